@@ -1,0 +1,48 @@
+"""The `hypr-edge` command. Each sub-command lives in the module that does the work and exposes
+`add_arguments(parser)` and `run(args) -> int`; modules are imported only when their command runs,
+so `hypr-edge --help` stays fast."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). A module listed here must exist.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("hypr_edge.train", "train an RSNN with BPTT or HYPR and write model.onnx, metrics and a plot"),
+}
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hypr-edge", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # Parse the command name first, then let its module add its own arguments.
+    known, _ = parser.parse_known_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
+    module = importlib.import_module(COMMANDS[known.command][0])
+    full = argparse.ArgumentParser(prog=f"hypr-edge {known.command}", description=COMMANDS[known.command][1])
+    module.add_arguments(full)
+    args = full.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except CommandError as err:
+        print(f"hypr-edge {known.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

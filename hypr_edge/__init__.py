@@ -8,7 +8,7 @@ _LAZY = {
     "build_model": "hypr_edge.model",
     "model_from_spec": "hypr_edge.model",
     "RSNN": "hypr_edge.model",
-    "gradients": "hypr_edge.gradients",
+    "gradients": "hypr_edge.gradient_methods",
     "NetworkSpec": "hypr_edge.network_spec",
     "LayerSpec": "hypr_edge.network_spec",
     "load_task": "hypr_edge.tasks",

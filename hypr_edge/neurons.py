@@ -1,0 +1,248 @@
+"""Neuron models LIF, ALIF and BRF (HYPR.md section 2) and their local derivatives (section 3).
+
+Every model works on a state tensor s of shape (B, N, d) and provides:
+  step(s_prev, I, p)  -> s_t            f: includes the spike z_{t-1} = H(h(s_prev)) with its surrogate
+  h(s)                -> (B, N)         spike pre-activation; z = H(h(s)), H(0) = 0
+  local(s_prev, I, p) -> A, c, D        A = df/ds_prev (B,N,d,d), c = df/dI (B,N,d), D = df/dtheta_raw (B,N,P,d)
+  g(s)                -> (B, N, d)      psi(h(s)) * dh/ds
+`p` holds the raw trainable tensors (N,) by name; `effective(p)` maps them to the physical values kept in a
+NetworkSpec, and `raw_from_effective` inverts that. The analytic derivatives are checked against autograd in tests.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .network_spec import DEFAULT_CONSTANTS, PARAM_NAMES, STATE_NAMES
+
+# ---------------------------------------------------------------- surrogates
+
+
+def double_gaussian(x: torch.Tensor) -> torch.Tensor:
+    """psi(x) = 0.5 [1.15 N(x; 0, 0.5) - 0.30 N(x; 0, 3)]: BRF's surrogate."""
+    def normal(x, sigma):
+        return torch.exp(-0.5 * (x / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
+    return 0.5 * (1.15 * normal(x, 0.5) - 0.30 * normal(x, 3.0))
+
+
+def slayer(x: torch.Tensor, alpha: float = 5.0, scale: float = 0.3) -> torch.Tensor:
+    """psi(x) = c (alpha / 2) exp(-alpha |x|): LIF's and ALIF's surrogate."""
+    return scale * 0.5 * alpha * torch.exp(-alpha * x.abs())
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside forward (H(0) = 0), surrogate derivative backward."""
+
+    @staticmethod
+    def forward(ctx, x, psi):
+        ctx.save_for_backward(x)
+        ctx.psi = psi
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ctx.psi(x), None
+
+
+# ---------------------------------------------------------------- models
+
+
+class Neuron:
+    name: str
+    psi = staticmethod(slayer)
+
+    def __init__(self, constants: dict[str, float] | None = None):
+        self.k = dict(DEFAULT_CONSTANTS[self.name])
+        self.k.update(constants or {})
+
+    @property
+    def d(self) -> int:
+        return len(STATE_NAMES[self.name])
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return PARAM_NAMES[self.name]
+
+    def spike(self, s: torch.Tensor) -> torch.Tensor:
+        return _Spike.apply(self.h(s), self.psi)
+
+    def g(self, s: torch.Tensor) -> torch.Tensor:
+        return self.psi(self.h(s)).unsqueeze(-1) * self.dh_ds(s)
+
+
+def _sigmoid_and_slope(raw: torch.Tensor):
+    y = torch.sigmoid(raw)
+    return y, y * (1 - y)
+
+
+def _logit(y):
+    y = torch.as_tensor(y, dtype=torch.float64)
+    return torch.log(y) - torch.log1p(-y)
+
+
+class LIF(Neuron):
+    """s = (u,): u_t = alpha u_{t-1} + (1 - alpha) I_t - threshold z_{t-1}; alpha = sigmoid(raw)."""
+    name = "lif"
+
+    def h(self, s):
+        return s[..., 0] - self.k["threshold"]
+
+    def dh_ds(self, s):
+        return torch.ones_like(s)
+
+    def effective(self, p):
+        return {"alpha": torch.sigmoid(p["alpha"])}
+
+    def raw_from_effective(self, e):
+        return {"alpha": _logit(e["alpha"])}
+
+    def init_raw(self, n, gen, dtype):
+        tau = 5.0 + 20.0 * torch.rand(n, generator=gen, dtype=dtype)  # membrane time constants 5..25 steps
+        return {"alpha": _logit(torch.exp(-1.0 / tau)).to(dtype)}
+
+    def step(self, s_prev, current, p, z_prev=None):
+        z_prev = self.spike(s_prev) if z_prev is None else z_prev
+        alpha = torch.sigmoid(p["alpha"])
+        u = alpha * s_prev[..., 0] + (1 - alpha) * current - self.k["threshold"] * z_prev
+        return u.unsqueeze(-1)
+
+    def local(self, s_prev, current, p):
+        alpha, dalpha = _sigmoid_and_slope(p["alpha"])
+        u_prev = s_prev[..., 0]
+        psi_prev = self.psi(self.h(s_prev))
+        A = (alpha - self.k["threshold"] * psi_prev)[..., None, None]
+        c = (1 - alpha).expand_as(u_prev).unsqueeze(-1)
+        D = ((u_prev - current) * dalpha)[..., None, None]
+        return A, c, D
+
+
+class ALIF(Neuron):
+    """s = (u, a): adaptive threshold A = b0 + beta_a a; alpha, rho = sigmoid(raw)."""
+    name = "alif"
+
+    def threshold(self, s):
+        return self.k["b0"] + self.k["beta_a"] * s[..., 1]
+
+    def h(self, s):
+        return s[..., 0] - self.threshold(s)
+
+    def dh_ds(self, s):
+        out = torch.ones_like(s)
+        out[..., 1] = -self.k["beta_a"]
+        return out
+
+    def effective(self, p):
+        return {"alpha": torch.sigmoid(p["alpha"]), "rho": torch.sigmoid(p["rho"])}
+
+    def raw_from_effective(self, e):
+        return {"alpha": _logit(e["alpha"]), "rho": _logit(e["rho"])}
+
+    def init_raw(self, n, gen, dtype):
+        tau = 5.0 + 20.0 * torch.rand(n, generator=gen, dtype=dtype)
+        tau_a = 50.0 + 150.0 * torch.rand(n, generator=gen, dtype=dtype)  # adaptation 50..200 steps
+        return {"alpha": _logit(torch.exp(-1.0 / tau)).to(dtype), "rho": _logit(torch.exp(-1.0 / tau_a)).to(dtype)}
+
+    def step(self, s_prev, current, p, z_prev=None):
+        z_prev = self.spike(s_prev) if z_prev is None else z_prev
+        alpha, rho = torch.sigmoid(p["alpha"]), torch.sigmoid(p["rho"])
+        u_prev, a_prev = s_prev[..., 0], s_prev[..., 1]
+        a = rho * a_prev + (1 - rho) * z_prev
+        u = alpha * u_prev + (1 - alpha) * current - self.threshold(s_prev) * z_prev
+        return torch.stack((u, a), dim=-1)
+
+    def local(self, s_prev, current, p):
+        alpha, dalpha = _sigmoid_and_slope(p["alpha"])
+        rho, drho = _sigmoid_and_slope(p["rho"])
+        beta_a = self.k["beta_a"]
+        u_prev, a_prev = s_prev[..., 0], s_prev[..., 1]
+        thr_prev = self.threshold(s_prev)
+        psi_prev = self.psi(u_prev - thr_prev)
+        z_prev = (u_prev - thr_prev > 0).to(u_prev.dtype)
+        zero = torch.zeros_like(u_prev)
+        A = torch.stack((
+            torch.stack((alpha - thr_prev * psi_prev, -beta_a * z_prev + beta_a * thr_prev * psi_prev), -1),
+            torch.stack(((1 - rho) * psi_prev, rho - (1 - rho) * beta_a * psi_prev), -1),
+        ), -2)
+        c = torch.stack(((1 - alpha).expand_as(u_prev), zero), -1)
+        D = torch.stack((
+            torch.stack(((u_prev - current) * dalpha, zero), -1),
+            torch.stack((zero, (a_prev - z_prev) * drho), -1),
+        ), -2)
+        return A, c, D
+
+
+class BRF(Neuron):
+    """Balanced resonate-and-fire, s = (u, v, r); omega = |raw|, b' = |raw| (HYPR.md section 2)."""
+    name = "brf"
+    psi = staticmethod(double_gaussian)
+
+    def h(self, s):
+        return s[..., 0] - self.k["threshold"] - s[..., 2]
+
+    def dh_ds(self, s):
+        out = torch.zeros_like(s)
+        out[..., 0] = 1.0
+        out[..., 2] = -1.0
+        return out
+
+    def p_omega(self, omega):
+        delta = self.k["delta"]
+        return (-1.0 + torch.sqrt(1.0 - (delta * omega) ** 2)) / delta
+
+    def effective(self, p):
+        return {"omega": p["omega"].abs(), "b_offset": p["b_offset"].abs()}
+
+    def raw_from_effective(self, e):
+        return {k: torch.as_tensor(v, dtype=torch.float64) for k, v in e.items()}
+
+    def init_raw(self, n, gen, dtype, omega=(5.0, 10.0), b_offset=(2.0, 3.0)):
+        def uniform(lo, hi):
+            return lo + (hi - lo) * torch.rand(n, generator=gen, dtype=dtype)
+        return {"omega": uniform(*omega), "b_offset": uniform(*b_offset)}
+
+    def step(self, s_prev, current, p, z_prev=None):
+        z_prev = self.spike(s_prev) if z_prev is None else z_prev
+        delta, omega, b = self.k["delta"], p["omega"].abs(), p["b_offset"].abs()
+        u_prev, v_prev, r_prev = s_prev.unbind(-1)
+        q = self.k["gamma"] * r_prev + z_prev
+        beta = self.p_omega(omega) - b - q
+        u = u_prev + delta * (beta * u_prev - omega * v_prev + current)
+        v = v_prev + delta * (omega * u_prev + beta * v_prev)
+        return torch.stack((u, v, q), dim=-1)
+
+    def local(self, s_prev, current, p):
+        delta, gamma = self.k["delta"], self.k["gamma"]
+        omega, b = p["omega"].abs(), p["b_offset"].abs()
+        u_prev, v_prev, r_prev = s_prev.unbind(-1)
+        h_prev = self.h(s_prev)
+        psi_prev = self.psi(h_prev)
+        q = gamma * r_prev + (h_prev > 0).to(u_prev.dtype)
+        beta = self.p_omega(omega) - b - q
+        dq_dr = gamma - psi_prev
+        zero = torch.zeros_like(u_prev)
+        A = torch.stack((
+            torch.stack((1 + delta * beta - delta * u_prev * psi_prev, (-delta * omega).expand_as(u_prev),
+                         -delta * u_prev * dq_dr), -1),
+            torch.stack((delta * omega - delta * v_prev * psi_prev, 1 + delta * beta, -delta * v_prev * dq_dr), -1),
+            torch.stack((psi_prev, zero, dq_dr), -1),
+        ), -2)
+        c = torch.stack((torch.full_like(u_prev, delta), zero, zero), -1)
+        dp = -delta * omega / torch.sqrt(1.0 - (delta * omega) ** 2)  # d p(omega) / d omega
+        s_om, s_b = torch.sign(p["omega"]), torch.sign(p["b_offset"])
+        D = torch.stack((
+            torch.stack((delta * (u_prev * dp - v_prev) * s_om, delta * (u_prev + v_prev * dp) * s_om, zero), -1),
+            torch.stack((-delta * u_prev * s_b, -delta * v_prev * s_b, zero), -1),
+        ), -2)
+        return A, c, D
+
+
+MODELS: dict[str, type[Neuron]] = {cls.name: cls for cls in (LIF, ALIF, BRF)}
+
+
+def make_neuron(name: str, constants: dict[str, float] | None = None) -> Neuron:
+    try:
+        return MODELS[name](constants)
+    except KeyError:
+        raise ValueError(f"unknown neuron model {name!r}; expected one of {', '.join(MODELS)}") from None

@@ -10,6 +10,9 @@ import sys
 # name -> (module, one-line help). A module listed here must exist.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hypr_edge.train", "train an RSNN with BPTT or HYPR and write model.onnx, metrics and a plot"),
+    "quantize": ("hypr_edge.fixed.quantize", "choose fixed-point formats and write a quantized model file"),
+    "generate": ("hypr_edge.codegen.generate", "write the C library (and host harness) of a quantized model"),
+    "verify": ("hypr_edge.codegen.verify", "run emulator and compiled C on the same inputs and compare bit for bit"),
 }
 
 

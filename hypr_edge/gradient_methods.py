@@ -21,6 +21,23 @@ from .model import RSNN
 METHODS = ("bptt", "forward", "hypr")
 
 
+# Per-neuron d x d products (d <= 3). Matrix-vector products unrolled over d: on thousands of tiny matrices
+# this is faster than batched matmul kernels (measured: 41 vs 65 us for 32 x 128 neurons).
+def _matvec(A, v):
+    """A v per neuron: (..., d, d), (..., d) -> (..., d)."""
+    return sum(A[..., :, j] * v[..., j:j + 1] for j in range(v.shape[-1]))
+
+
+def _matvec_t(A, v):
+    """A^T v per neuron."""
+    return sum(A[..., j, :] * v[..., j:j + 1] for j in range(v.shape[-1]))
+
+
+def _matmul(P, A):
+    """P A per neuron."""
+    return P @ A
+
+
 def loss_weights(steps: int, loss_steps: int | None, batch: int, dtype=torch.float64) -> torch.Tensor:
     """Per-step weight of the summed cross-entropy: 1 / (batch * K) on the last K steps, 0 before."""
     k = steps if loss_steps is None else int(loss_steps)
@@ -57,8 +74,8 @@ class _Local:
 
 
 class _Online:
-    """Runs the network one step at a time without a graph and keeps what the learning rules need:
-    neuron states, the readout and its exact eligibility, and the readout's gradient."""
+    """Runs the network chunk by chunk without a graph and keeps what the learning rules need: neuron states,
+    the readout, the readout's exact eligibility and gradient."""
 
     def __init__(self, model: RSNN, x: torch.Tensor, y: torch.Tensor, loss_steps: int | None):
         self.model, self.x = model, x
@@ -66,39 +83,64 @@ class _Online:
         self.w = loss_weights(steps, loss_steps, batch, x.dtype)
         self.target = F.one_hot(y, model.n_outputs).to(x.dtype)
         self.states = [layer.initial_state(batch) for layer in model.layers]
-        ro = model.readout
+        self.spikes = [model.neuron.spike(s) for s in self.states]  # z_{t-1} of each layer
         self.o = x.new_zeros(batch, model.n_outputs)
-        self.e_out = x.new_zeros(batch, model.n_outputs, model.layers[-1].n)  # d o / d W_out, running
+        self.e_out = x.new_zeros(batch, model.n_outputs, model.layers[-1].n)  # d o / d W_out, carried
         self.e_bout = x.new_zeros(batch, model.n_outputs)
         self.grads = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
         self.loss = x.new_zeros(())
-        self.alpha = ro.alpha_out
 
-    def step(self, t: int) -> tuple[list[_Local], torch.Tensor]:
-        """Advance one step; returns each layer's local quantities and dE_t/do_t (B, C)."""
-        nrn, inp, local = self.model.neuron, self.x[:, t], []
+    def run(self, t0: int, t1: int) -> tuple[list[_Local], torch.Tensor]:
+        """Advance through steps t0..t1-1. Returns each layer's local quantities stacked over the steps
+        (leading dim t1 - t0) and dE_t/do_t (t1 - t0, B, C); adds the readout's gradient."""
+        nrn, ro = self.model.neuron, self.model.readout
+        n_layers = len(self.model.layers)
+        keep = {f: [[] for _ in range(n_layers)] for f in ("s_prev", "current", "inp", "z_prev", "s")}
+        outputs = []
+        # S-stage: only the forward dynamics run step by step; everything derived from them is batched below.
+        for t in range(t0, t1):
+            inp = self.x[:, t]
+            for i, layer in enumerate(self.model.layers):
+                s_prev, z_prev = self.states[i], self.spikes[i]
+                current = layer.current(inp, z_prev)
+                s = nrn.step(s_prev, current, layer.theta, z_prev)
+                for f, v in zip(keep, (s_prev, current, inp, z_prev, s)):
+                    keep[f][i].append(v)
+                self.states[i] = s
+                self.spikes[i] = inp = nrn.spike(s)
+            self.o = ro.step(self.o, inp)
+            outputs.append(self.o)
+        local = []
         for i, layer in enumerate(self.model.layers):
-            s_prev, theta = self.states[i], layer.theta
-            z_prev = nrn.spike(s_prev)
-            current = layer.current(inp, z_prev)
-            A, c, D = nrn.local(s_prev, current, theta)
-            s = nrn.step(s_prev, current, theta, z_prev)
+            s_prev, current, inp, z_prev, s = (torch.stack(keep[f][i]) for f in keep)
+            A, c, D = nrn.local(s_prev, current, layer.theta)
             local.append(_Local(A, c, D, nrn.g(s), inp, z_prev))
-            self.states[i], inp = s, nrn.spike(s)
-        self.o = self.model.readout.step(self.o, inp)
-        a = self.alpha
-        self.e_out = a[:, None] * self.e_out + (1 - a)[:, None] * inp[:, None, :]
-        self.e_bout = a * self.e_bout + (1 - a)
-        logp = torch.log_softmax(self.o, -1)
-        self.loss += -self.w[t] * (logp * self.target).sum()
-        err = self.w[t] * (logp.exp() - self.target)
-        self.grads["readout.w_out"] += torch.einsum("bc,bcn->cn", err, self.e_out)
-        self.grads["readout.b_out"] += (err * self.e_bout).sum(0)
+        o = torch.stack(outputs)
+        logp = torch.log_softmax(o, -1)
+        w = self.w[t0:t1, None, None]
+        self.loss += -(w * logp * self.target).sum()
+        err = w * (logp.exp() - self.target)
+        self._readout_grads(err, torch.stack(keep["z_prev"][-1][1:] + [self.spikes[-1]]))
         return local, err
 
+    def _readout_grads(self, err, z):
+        """Exact readout gradient for a chunk: the readout is a leaky integrator, so HYPR's regrouping with
+        A = alpha_o (a scalar per output) applies: rho_t = err_t + alpha rho_{t+1}."""
+        a = self.model.readout.alpha_out
+        rho = torch.empty_like(err)
+        rho[-1] = err[-1]
+        for k in range(len(err) - 2, -1, -1):
+            rho[k] = err[k] + a * rho[k + 1]
+        g = self.grads
+        g["readout.w_out"] += (torch.einsum("tbc,tbn->cn", (1 - a) * rho, z)
+                               + torch.einsum("bc,bcn->cn", a * rho[0], self.e_out))
+        g["readout.b_out"] += ((1 - a) * rho).sum((0, 1)) + (a * rho[0] * self.e_bout).sum(0)
+        decay = a ** torch.arange(len(err) - 1, -1, -1, dtype=a.dtype)[:, None]  # alpha^(lambda - t), (T, C)
+        self.e_out = a[:, None] ** len(err) * self.e_out + torch.einsum("tc,tbn->bcn", decay * (1 - a), z)
+        self.e_bout = a ** len(err) * self.e_bout + (decay * (1 - a)).sum(0)
+
     def signals(self, err: torch.Tensor, local: list) -> list[torch.Tensor]:
-        """State-level learning signals l_t per layer (spatial only), top layer first down to layer 0.
-        Works on one step (B, ...) or a stack of steps (T, B, ...)."""
+        """State-level learning signals l_t per layer (spatial only), from a stack of steps (T, B, ...)."""
         ro = self.model.readout
         big_l = (err * (1 - ro.alpha_out)) @ ro.w_out  # dE_t/dz_t of the top layer
         out = [None] * len(local)
@@ -136,8 +178,10 @@ def _forward_rule(model, x, y, loss_steps):
     run = _Online(model, x, y, loss_steps)
     elig = _eligibilities(model, x.shape[0], x.dtype)
     for t in range(x.shape[1]):
-        local, err = run.step(t)
-        for i, (loc, l, e) in enumerate(zip(local, run.signals(err, local), elig)):
+        local, err = run.run(t, t + 1)
+        signals = [l[0] for l in run.signals(err, local)]
+        local = [_Local(*(getattr(loc, f)[0] for f in _Local.__dataclass_fields__)) for loc in local]
+        for i, (loc, l, e) in enumerate(zip(local, signals, elig)):
             def carry(e_prev):  # e_t = A_t e_{t-1}, per neuron, for every synapse index
                 return torch.einsum("bnij,bn...j->bn...i", loc.A, e_prev)
             e["w_in"] = carry(e["w_in"]) + loc.c[:, :, None, :] * loc.inp[:, None, :, None]
@@ -158,22 +202,16 @@ def _hypr(model, x, y, loss_steps, chunk):
     elig = _eligibilities(model, x.shape[0], x.dtype)
     steps = x.shape[1]
     for t0 in range(0, steps, chunk):
-        # S-stage: run the chunk forward, keeping each step's local quantities.
-        per_step, errs = [], []
-        for t in range(t0, min(t0 + chunk, steps)):
-            local, err = run.step(t)
-            per_step.append(local)
-            errs.append(err)
-        stacked = [_Local(*(torch.stack([getattr(s[i], f) for s in per_step]) for f in _Local.__dataclass_fields__))
-                   for i in range(len(model.layers))]
-        signals = run.signals(torch.stack(errs), stacked)
+        # S-stage and learning signals for the whole chunk.
+        stacked, err = run.run(t0, min(t0 + chunk, steps))
+        signals = run.signals(err, stacked)
         for i, (loc, l, e) in enumerate(zip(stacked, signals, elig)):
             # P-stage: q_t = l_t + A_{t+1}^T q_{t+1} backward through the chunk, and q_0 = A_1^T q_1.
             q = torch.empty_like(l)
             q[-1] = l[-1]
             for k in range(len(l) - 2, -1, -1):
-                q[k] = l[k] + torch.einsum("bnji,bnj->bni", loc.A[k + 1], q[k + 1])
-            q0 = torch.einsum("bnji,bnj->bni", loc.A[0], q[0])
+                q[k] = l[k] + _matvec_t(loc.A[k + 1], q[k + 1])
+            q0 = _matvec_t(loc.A[0], q[0])
             # Chunk gradient: in-chunk sums as matrix products, plus the carried eligibility's share.
             qc = (q * loc.c).sum(-1)
             g_rec = None
@@ -189,9 +227,9 @@ def _hypr(model, x, y, loss_steps, chunk):
             phi = torch.eye(model.neuron.d, dtype=x.dtype).expand_as(loc.A[0]).clone()
             phi_c, phi_d = torch.empty_like(loc.c), torch.empty_like(loc.D)
             for k in range(len(l) - 1, -1, -1):
-                phi_c[k] = torch.einsum("bnij,bnj->bni", phi, loc.c[k])
-                phi_d[k] = torch.einsum("bnij,bnpj->bnpi", phi, loc.D[k])
-                phi = torch.einsum("bnij,bnjk->bnik", phi, loc.A[k])
+                phi_c[k] = _matvec(phi, loc.c[k])
+                phi_d[k] = _matvec(phi.unsqueeze(2), loc.D[k])
+                phi = _matmul(phi, loc.A[k])
 
             def carry(e_prev):
                 return torch.einsum("bnij,bn...j->bn...i", phi, e_prev)

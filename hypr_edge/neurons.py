@@ -66,6 +66,8 @@ class Neuron:
         return PARAM_NAMES[self.name]
 
     def spike(self, s: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # no graph: skip the autograd Function's overhead
+            return (self.h(s) > 0).to(s.dtype)
         return _Spike.apply(self.h(s), self.psi)
 
     def g(self, s: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,264 @@
+"""The NumPy twin of the generated C (docs/fixed-point.md): integer arithmetic only, vectorised over a batch of
+independent streams, each with its own state, weights, eligibilities and PRNG (B independent devices).
+
+Every function below names the section of the spec it implements and the C function that mirrors it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .quantize import QuantizedModel
+from .spec import (A_MAX, FA, FEO, FQ, G1_MAX, G_MAX, psi_eval, rshift_round, sat16, sat32, sat_sym, softmax_eps,
+                   stochastic_shift, xorshift32_draws, align)
+
+I64 = np.int64
+
+
+class Emulator:
+    def __init__(self, qm: QuantizedModel, batch: int = 1, learn: bool = False, seeds=None, stats: bool = False):
+        self.qm, self.B, self.learning = qm, batch, learn
+        f = qm.formats
+        self.fx, self.fw, self.fwo, self.fs, self.fe = f["fx"], f["fw"], f["fwo"], f["fs"], f["fe"]
+        self.k = {n: np.asarray(v, dtype=I64) for n, v in qm.k.items()}
+        self.sc = {n: int(v) for n, v in qm.scalars.items()}
+        self.kao, self.kbo = np.asarray(qm.kao, I64), np.asarray(qm.kbo, I64)
+        self.psi_t, self.psi_sh, self.e2 = qm.psi_table, qm.psi_shift, qm.exp2_table
+        self.learn_hidden = qm.learn == "all"
+        self.stats = {"e_max": 0} if stats else None
+        seeds = np.full(batch, qm.seed) if seeds is None else np.broadcast_to(np.asarray(seeds), (batch,))
+        self.prng = np.asarray(seeds, dtype=np.uint64).copy()
+        self.w = np.broadcast_to(np.asarray(qm.w, I64), (batch, *qm.w.shape)).copy()
+        self.wo = np.broadcast_to(np.asarray(qm.wo, I64), (batch, *qm.wo.shape)).copy()
+        self.updates = 0
+        self.reset_state()
+
+    # §8.1 hypr_reset_state
+    def reset_state(self):
+        qm, B, lam = self.qm, self.B, self.qm.chunk
+        n, d = qm.n_hidden, qm.d
+        self.s = np.zeros((B, n, d), I64)
+        self.z = np.zeros((B, n), I64)
+        self.o = np.zeros((B, qm.n_out), I64)
+        self.e = np.zeros((B, n, qm.m, d), I64)
+        self.eo = np.zeros((B, qm.n_out, n + 1), I64)
+        self.pos = 0
+        self.buf_s = np.zeros((B, lam, n, d), I64)
+        self.buf_xa = np.zeros((B, lam, qm.m), I64)
+        self.buf_zo = np.zeros((B, lam, n + 1), I64)
+        self.buf_eps = np.zeros((B, lam, qm.n_out), I64)
+
+    # §4 neuron models ------------------------------------------------------------------------------------
+    def h(self, s):
+        """Spike pre-activation h(s) in Q.fs (int64)."""
+        sc, nm = self.sc, self.qm.neuron
+        if nm == "lif":
+            return s[..., 0] - sc["th"]
+        if nm == "alif":
+            return s[..., 0] - self.alif_thr(s[..., 1])
+        return s[..., 0] - sc["th"] - s[..., 2]
+
+    def alif_thr(self, a):
+        return sat32(self.sc["th0"] + rshift_round(self.sc["kba"] * a, FA))
+
+    def brf_q_beta(self, s, z):
+        """q = gamma r + z (Q.fs) and delta*beta = kb - delta q (Q.FA)."""
+        q = sat32(rshift_round(self.sc["kg"] * s[..., 2], FA) + (z << self.fs))
+        kbeta = sat_sym(self.k["kb"] - rshift_round(self.k["kc"] * q, self.fs), A_MAX)
+        return q, kbeta
+
+    def neuron_step(self, s, z, cur):
+        """§4: s_t = f(s_{t-1}, I_t) with z = z_{t-1}; returns (s_t, z_t)."""
+        k, sc, nm = self.k, self.sc, self.qm.neuron
+        if nm == "lif":
+            u = sat32(rshift_round(k["ka"] * s[..., 0] + k["kc"] * cur, FA) - z * sc["th"])
+            s_new = u[..., None]
+        elif nm == "alif":
+            thr_prev = self.alif_thr(s[..., 1])
+            a = sat32(rshift_round(k["kr"] * s[..., 1] + k["kr1"] * (z << self.fs), FA))
+            u = sat32(rshift_round(k["ka"] * s[..., 0] + k["kc"] * cur, FA) - z * thr_prev)
+            s_new = np.stack((u, a), -1)
+        else:
+            u, v = s[..., 0], s[..., 1]
+            q, kbeta = self.brf_q_beta(s, z)
+            u_new = sat32(u + rshift_round(kbeta * u - k["kw"] * v + k["kc"] * cur, FA))
+            v_new = sat32(v + rshift_round(k["kw"] * u + kbeta * v, FA))
+            s_new = np.stack((u_new, v_new, q), -1)
+        return s_new, (self.h(s_new) > 0).astype(I64)
+
+    def jacobian(self, s):
+        """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1})))."""
+        k, sc, nm = self.k, self.sc, self.qm.neuron
+        hp = self.h(s)
+        z = (hp > 0).astype(I64)
+        psi = psi_eval(self.psi_t, hp, self.psi_sh)
+        if nm == "lif":
+            A = (k["ka"] - rshift_round(sc["th"] * psi, self.fs))[..., None, None]
+        elif nm == "alif":
+            kba = sc["kba"]
+            thr = self.alif_thr(s[..., 1])
+            bt = sat_sym(rshift_round(kba * thr, self.fs), A_MAX)
+            b11 = rshift_round(k["kr1"] * kba, FA)
+            A = np.stack((np.stack((k["ka"] - rshift_round(thr * psi, self.fs),
+                                    -z * kba + rshift_round(bt * psi, FA)), -1),
+                          np.stack((rshift_round(k["kr1"] * psi, FA),
+                                    k["kr"] - rshift_round(b11 * psi, FA)), -1)), -2)
+        else:
+            one = 1 << FA
+            _, kbeta = self.brf_q_beta(s, z)
+            du = sat_sym(rshift_round(k["kc"] * s[..., 0], self.fs), A_MAX)   # delta u in Q.FA
+            dv = sat_sym(rshift_round(k["kc"] * s[..., 1], self.fs), A_MAX)
+            dqr = sc["kg"] - psi
+            kw = np.broadcast_to(k["kw"], psi.shape)
+            A = np.stack((np.stack((one + kbeta - rshift_round(du * psi, FA), -kw,
+                                    -rshift_round(du * dqr, FA)), -1),
+                          np.stack((kw - rshift_round(dv * psi, FA), one + kbeta,
+                                    -rshift_round(dv * dqr, FA)), -1),
+                          np.stack((psi, np.zeros_like(psi), dqr), -1)), -2)
+        return sat_sym(A, A_MAX)
+
+    def g(self, s):
+        """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA."""
+        psi = psi_eval(self.psi_t, self.h(s), self.psi_sh)
+        nm = self.qm.neuron
+        if nm == "lif":
+            return psi[..., None]
+        if nm == "alif":
+            return np.stack((psi, sat_sym(-rshift_round(self.sc["kba"] * psi, FA), A_MAX)), -1)
+        return np.stack((psi, np.zeros_like(psi), -psi), -1)
+
+    # §8.2 one step ---------------------------------------------------------------------------------------
+    def xa(self, x):
+        """Presynaptic column vector [x_t, 1, z_{t-1}] in Q.fx (§3.1)."""
+        one = 1 << self.fx
+        cols = [np.asarray(x, I64), np.full((self.B, 1), one, I64)]
+        if self.qm.recurrent:
+            cols.append(self.z * one)
+        return np.concatenate(cols, axis=1)
+
+    def step(self, x):
+        """hypr_step: I_t, neuron update, spikes, readout. x: (B, n_in) int16 values in Q.fx."""
+        xa = self.xa(x)
+        acc = np.einsum("bnm,bm->bn", self.w, xa)                          # Q.(fw+fx), |.| < 2^46
+        cur = sat32(align(acc, self.fw + self.fx, self.fs))
+        s_prev = self.s
+        self.s, self.z = self.neuron_step(self.s, self.z, cur)
+        y = np.einsum("bcn,bn->bc", self.wo[:, :, :-1], self.z) + self.wo[:, :, -1]     # Q.fwo
+        ys = sat32(align(y, self.fwo, self.fs))
+        self.o = sat32(rshift_round(self.kao * self.o + self.kbo * ys, FA))
+        return s_prev, xa
+
+    def learn_step(self, x, labels):
+        """hypr_learn_step: a step, then buffer what the chunk update needs (§9.1); update at the chunk end."""
+        s_prev, xa = self.step(x)
+        t = self.pos
+        self.buf_s[:, t] = s_prev
+        self.buf_xa[:, t] = xa
+        self.buf_zo[:, t, :-1] = self.z
+        self.buf_zo[:, t, -1] = 1
+        self.buf_eps[:, t] = softmax_eps(self.o, np.asarray(labels), self.fs, self.e2)
+        self.pos += 1
+        if self.pos == self.qm.chunk:
+            return self.end_chunk()
+        return None
+
+    # §9 the chunk update --------------------------------------------------------------------------------
+    def end_chunk(self):
+        """hypr_end_chunk: HYPR gradient of the buffered steps, SGD step, eligibility carry. Returns the chunk
+        gradients (Q.FQ, per stream) or None when the chunk is empty."""
+        n = self.pos
+        if n == 0:
+            return None
+        B, qm = self.B, self.qm
+        grads = {}
+        draws_h = qm.n_hidden * qm.m if self.learn_hidden else 0
+        draws, self.prng = xorshift32_draws(self.prng, draws_h + qm.n_out * (qm.n_hidden + 1))
+        if self.learn_hidden:
+            eps_r = rshift_round(self.kbo * self.buf_eps[:, :n], FA)                     # (1 - alpha_o) eps
+            L = sat32(rshift_round(np.einsum("bcn,btc->btn", self.wo[:, :, :-1], eps_r), self.fwo))
+            states = np.concatenate([self.buf_s[:, :n], self.s[:, None]], axis=1)       # s_0 .. s_n
+            qs = np.zeros((B, n, qm.n_hidden), I64)
+            ws = np.zeros((B, n, qm.n_hidden, qm.d), I64)
+            P = np.broadcast_to(np.eye(qm.d, dtype=I64) << FA, (B, qm.n_hidden, qm.d, qm.d)).copy()
+            q = A_next = None
+            for t in range(n - 1, -1, -1):                                            # step t+1 of the chunk
+                A = self.jacobian(states[:, t])
+                l = sat32(rshift_round(L[:, t, :, None] * self.g(states[:, t + 1]), FA))
+                q = l if A_next is None else sat32(l + rshift_round(np.einsum("bnji,bnj->bni", A_next, q), FA))
+                qs[:, t] = q[..., 0]
+                ws[:, t] = sat32(rshift_round(P[..., :, 0] * self.k["kc"][:, None], FA))
+                P = sat32(rshift_round(np.einsum("bnij,bnjk->bnik", P, A), FA))
+                A_next = A
+            q0 = sat32(rshift_round(np.einsum("bnji,bnj->bni", A_next, q), FA))
+            grads["hidden"] = self._apply(self.w, self.e, self.buf_xa[:, :n], self.fx, self.fe, qs, q0, P, ws,
+                                          self.k["kc"], draws[:, :draws_h], qm.shifts()["hidden"])
+        # readout: the same update with d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0
+        qo = np.zeros((B, n, qm.n_out), I64)
+        wso = np.zeros((B, n, qm.n_out, 1), I64)
+        Po = np.full((B, qm.n_out), 1 << FA, I64)
+        q = None
+        for t in range(n - 1, -1, -1):
+            eps = self.buf_eps[:, t]
+            q = eps if q is None else sat32(eps + rshift_round(self.kao * q, FA))
+            qo[:, t] = q
+            wso[:, t, :, 0] = sat32(rshift_round(Po * self.kbo, FA))
+            Po = sat32(rshift_round(Po * self.kao, FA))
+        q0o = sat32(rshift_round(self.kao * q, FA))[..., None]
+        eo = self.eo[..., None]
+        grads["readout"] = self._apply(self.wo, eo, self.buf_zo[:, :n], 0, FEO, qo, q0o, Po[..., None, None], wso,
+                                       self.kbo, draws[:, draws_h:], qm.shifts()["readout"])
+        self.eo = eo[..., 0]
+        self.pos = 0
+        self.updates += 1
+        return grads
+
+    def _apply(self, w, e, xa, fxa, fe, qs, q0, P, ws, c0, draws, shift):
+        """§9.5-9.7 (C: chunk_apply): gradient G from the chunk and e_0, SGD step with stochastic rounding,
+        eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t. Updates w and e in place; returns G."""
+        g1 = sat_sym(rshift_round(np.einsum("btn,btm->bnm", qs, xa), fxa), G1_MAX)
+        g1 = rshift_round(g1 * c0[:, None], FA)
+        g2 = rshift_round(np.einsum("bni,bnmi->bnm", q0, e), fe)
+        G = sat_sym(g1 + g2, G_MAX)
+        e_new = rshift_round(np.einsum("bnij,bnmj->bnmi", P, e), FA) \
+            + rshift_round(np.einsum("btni,btm->bnmi", ws, xa), FA + fxa - fe)
+        if self.stats is not None and fe == self.fe and w is self.w:
+            self.stats["e_max"] = max(self.stats["e_max"], int(np.abs(e_new).max(initial=0)))
+        e[...] = sat16(e_new)
+        step = stochastic_shift(G * self.qm.lr_mant, draws.reshape(G.shape), shift)
+        w[...] = sat16(w - step)
+        return G
+
+    # whole streams ---------------------------------------------------------------------------------------
+    def run(self, x, labels=None, learn: bool | None = None, keep=("states", "spikes", "outputs")):
+        """Run (B, T, n_in) quantized inputs from the current state. With learning (labels (B, T), -1 = no loss
+        at that step) the last partial chunk is applied at the end. Returns the traces named in `keep`, plus
+        'weights' (w, wo after every update) and 'grads' when learning."""
+        learn = self.learning if learn is None else learn
+        x = np.asarray(x, dtype=I64)
+        B, T, _ = x.shape
+        assert B == self.B, f"batch {B} != emulator batch {self.B}"
+        out = {name: [] for name in keep}
+        if learn:
+            out["weights"], out["grads"], out["update_steps"] = [], [], []
+            labels = np.asarray(labels, dtype=I64)
+        for t in range(T):
+            g = self.learn_step(x[:, t], labels[:, t]) if learn else self.step(x[:, t])
+            if "states" in out:
+                out["states"].append(self.s)
+            if "spikes" in out:
+                out["spikes"].append(self.z)
+            if "outputs" in out:
+                out["outputs"].append(self.o)
+            if learn and g is not None:
+                self._record(out, g, t)
+        if learn:
+            g = self.end_chunk()
+            if g is not None:
+                self._record(out, g, T - 1)
+        for name in keep:
+            out[name] = np.stack(out[name], 1) if out[name] else np.zeros((B, 0))
+        return out
+
+    def _record(self, out, g, t):
+        out["weights"].append((self.w.copy(), self.wo.copy()))
+        out["grads"].append(g)
+        out["update_steps"].append(t)

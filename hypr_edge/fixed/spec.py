@@ -1,0 +1,177 @@
+"""Integer primitives and fixed formats of docs/fixed-point.md (section numbers refer to it).
+
+These functions are the NumPy twins of the `static inline` helpers in templates/hypr_model.c.j2 and carry the
+same names. They work on int64 arrays (or Python ints); every caller keeps operands inside the bounds that
+the spec proves, so no int64 product can wrap (numpy would wrap silently, C would be undefined).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# §2 fixed formats (fractional bits) that do not depend on the model
+FA = 24            # constants, Jacobian entries A, surrogate psi, g, Phi products: Q8.24 in int32
+FQ = 20            # learning signals eps, L, l, q and chunk gradients G: Q.20
+FEO = 14           # readout eligibilities (values in [0, 1]): int16 Q1.14
+A_MAX = (1 << 28) - 1          # |A|, |g| saturate here (real 16) so that 3 products with int32 stay < 2^62
+I32_MAX = (1 << 31) - 1
+G_MAX = (1 << 47) - 1          # chunk gradient saturates here so that G * lr_mant (< 2^15) stays < 2^62
+G1_MAX = (1 << 38) - 1         # sum_t q x >> fx saturates here before the product with c0 (<= 2^24)
+LUT_BITS = 8                   # 256 linear segments in every lookup table
+LUT_SIZE = (1 << LUT_BITS) + 1
+PSI_RANGE_LOG2 = {"slayer": 2, "double_gaussian": 4}   # psi tables cover |h| < 2^R (real units)
+SURROGATE = {"lif": "slayer", "alif": "slayer", "brf": "double_gaussian"}
+XORSHIFT_DEFAULT_SEED = 0x2545F491
+
+
+def rshift_round(v, s: int):
+    """Round half up: (v + 2^(s-1)) >> s with an arithmetic shift (floor), s >= 0."""
+    if s == 0:
+        return v
+    return (v + (1 << (s - 1))) >> s
+
+
+def sat(v, lo: int, hi: int):
+    return np.minimum(np.maximum(v, lo), hi)
+
+
+def sat_sym(v, m: int):
+    """Clamp to [-m, m]."""
+    return np.minimum(np.maximum(v, -m), m)
+
+
+def sat16(v):
+    return sat(v, -32768, 32767)
+
+
+def sat32(v):
+    return sat(v, -(1 << 31), I32_MAX)
+
+
+def align(v, f_from: int, f_to: int):
+    """Change the Q format: exact multiply by a power of two going up, rshift_round going down."""
+    if f_to >= f_from:
+        return v * (1 << (f_to - f_from))
+    return rshift_round(v, f_from - f_to)
+
+
+def to_q(x, f: int):
+    """Float -> nearest integer at 2^-f (host side only, never on the device path)."""
+    return np.round(np.asarray(x, dtype=np.float64) * (1 << f)).astype(np.int64)
+
+
+# §6 lookup tables ----------------------------------------------------------------------------------------
+
+def _psi_float(kind: str, x: np.ndarray) -> np.ndarray:
+    # The same functions as hypr_edge.neurons (double_gaussian, slayer with alpha 5, scale 0.3), evaluated once
+    # on a grid to fill a table; the device and the emulator only ever see the integer table.
+    if kind == "slayer":
+        return 0.3 * 0.5 * 5.0 * np.exp(-5.0 * np.abs(x))
+    def normal(x, sigma):
+        return np.exp(-0.5 * (x / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
+    return 0.5 * (1.15 * normal(x, 0.5) - 0.30 * normal(x, 3.0))
+
+
+def psi_table(kind: str) -> np.ndarray:
+    """psi at |h| = i * 2^(R-8), i = 0..256, in Q.FA."""
+    r = PSI_RANGE_LOG2[kind]
+    grid = np.arange(LUT_SIZE) * 2.0 ** (r - LUT_BITS)
+    return to_q(_psi_float(kind, grid), FA)
+
+
+def psi_shift(kind: str, fs: int) -> int:
+    """Bits of |h| (Q.fs) below one table segment."""
+    return fs + PSI_RANGE_LOG2[kind] - LUT_BITS
+
+
+def exp2_table() -> np.ndarray:
+    """2^(-i/256), i = 0..256, in Q.30."""
+    return to_q(2.0 ** (-np.arange(LUT_SIZE) / (1 << LUT_BITS)), 30)
+
+
+LOG2E_Q = int(to_q(1.0 / math.log(2.0), FA))
+
+
+def lut_interp(table: np.ndarray, a, shift: int):
+    """Piecewise-linear table lookup at a >= 0: segment a >> shift, fraction a mod 2^shift; clamps at the end."""
+    a = np.asarray(a, dtype=np.int64)
+    idx = a >> shift
+    inside = idx < LUT_SIZE - 1
+    i = np.where(inside, idx, 0)
+    fr = a & ((1 << shift) - 1)
+    lo = table[i]
+    val = lo + rshift_round((table[i + 1] - lo) * fr, shift)
+    return np.where(inside, val, table[LUT_SIZE - 1])
+
+
+def psi_eval(table: np.ndarray, h, shift: int):
+    return lut_interp(table, np.abs(np.asarray(h, dtype=np.int64)), shift)
+
+
+def softmax_eps(o, label, fs: int, e2: np.ndarray):
+    """§6.2: eps = softmax(o) - onehot(label) in Q.FQ; o (..., C) int64 Q.fs, label (...) int (< 0: no loss)."""
+    o = np.asarray(o, dtype=np.int64)
+    d = o - o.max(axis=-1, keepdims=True)                  # <= 0
+    t = rshift_round(-d * LOG2E_Q, FA)                      # -(d log2 e) in Q.fs, >= 0
+    ip = t >> fs
+    fp = t & ((1 << fs) - 1)
+    m = lut_interp(e2, fp, fs - LUT_BITS)                  # 2^(-frac) in Q.30
+    ex = np.where(ip < 31, m >> np.minimum(ip, 31), 0)      # 2^(-t) in Q.30, floor
+    total = ex.sum(axis=-1, keepdims=True)                 # >= 2^30 (the max term is exactly 2^30)
+    p = (ex << FQ) // total                                 # both >= 0: floor division equals C's
+    label = np.asarray(label)
+    onehot = (np.arange(o.shape[-1]) == label[..., None]).astype(np.int64) << FQ
+    eps = p - onehot
+    return np.where((label >= 0)[..., None], eps, 0)
+
+
+# §7 PRNG -------------------------------------------------------------------------------------------------
+
+def xorshift32(x):
+    """One step of Marsaglia's xorshift32 (13, 17, 5) on uint32 values held in int64/uint64 arrays."""
+    m = 0xFFFFFFFF
+    x = np.asarray(x, dtype=np.uint64)
+    x = x ^ ((x << np.uint64(13)) & np.uint64(m))
+    x = x ^ (x >> np.uint64(17))
+    x = x ^ ((x << np.uint64(5)) & np.uint64(m))
+    return x
+
+
+_JUMP_CACHE: dict[int, np.ndarray] = {}
+
+
+def _jump_columns(k: int) -> np.ndarray:
+    """cols[i, j]: the i-th output (i = 0..k-1) of xorshift32 started from the unit state 1 << j.
+    xorshift32 is linear over GF(2), so the i-th output from any state is the XOR of the columns of its set bits."""
+    if k not in _JUMP_CACHE:
+        cols = np.empty((k, 32), dtype=np.uint64)
+        s = np.uint64(1) << np.arange(32, dtype=np.uint64)
+        for i in range(k):
+            s = xorshift32(s)
+            cols[i] = s
+        _JUMP_CACHE.clear()
+        _JUMP_CACHE[k] = cols
+    return _JUMP_CACHE[k]
+
+
+def xorshift32_draws(state: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The next k outputs of each stream's generator, (B, k) uint64, and the new states (B,)."""
+    state = np.asarray(state, dtype=np.uint64)
+    if k == 0:
+        return np.zeros((state.shape[0], 0), dtype=np.uint64), state
+    cols = _jump_columns(k)
+    bits = ((state[:, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)).astype(bool)   # (B, 32)
+    out = np.zeros((state.shape[0], k), dtype=np.uint64)
+    for j in range(32):   # XOR in the column of every set bit
+        out ^= np.where(bits[:, j:j + 1], cols[None, :, j], np.uint64(0))
+    return out, out[:, -1].copy()
+
+
+def stochastic_shift(v, r, s: int):
+    """§7.2: floor((v + r') / 2^s) with r' the top s bits of the 32-bit draw r (s <= 32) or r << (s - 32)."""
+    if s == 0:
+        return v
+    r = np.asarray(r, dtype=np.uint64)
+    rr = (r >> np.uint64(32 - s)) if s <= 32 else (r << np.uint64(s - 32))
+    return (v + rr.astype(np.int64)) >> s

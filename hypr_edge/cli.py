@@ -9,7 +9,11 @@ import sys
 
 # name -> (module, one-line help). A module listed here must exist.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("hypr_edge.pipeline", "the main job end to end: train, quantize, generate, build, run, compare"),
+    "run": ("hypr_edge.run", "boot a firmware build in QEMU with its UART on a local TCP port"),
+    "stream": ("hypr_edge.stream", "stream a data set to a board over the board protocol (infer or learn), --check"),
     "train": ("hypr_edge.train", "train an RSNN with BPTT or HYPR and write model.onnx, metrics and a plot"),
+    "adapt": ("hypr_edge.adapt", "spoken digits: pretrain on 5 speakers, learn on-device on the 6th, before/after"),
     "quantize": ("hypr_edge.fixed.quantize", "choose fixed-point formats and write a quantized model file"),
     "generate": ("hypr_edge.codegen.generate", "write the C library (and host harness) of a quantized model"),
     "verify": ("hypr_edge.codegen.verify", "run emulator and compiled C on the same inputs and compare bit for bit"),
@@ -48,4 +52,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main())  # prefer `python -m hypr_edge`: run as __main__, this module's CommandError is a copy

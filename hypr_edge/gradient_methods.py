@@ -21,21 +21,22 @@ from .model import RSNN
 METHODS = ("bptt", "forward", "hypr")
 
 
-# Per-neuron d x d products (d <= 3). Matrix-vector products unrolled over d: on thousands of tiny matrices
-# this is faster than batched matmul kernels (measured: 41 vs 65 us for 32 x 128 neurons).
+# Per-neuron d x d products in a "neurons last" layout: (d, d, B, N) matrices, (d, B, N) vectors. With d <= 3,
+# elementwise products over contiguous neuron axes are ~5x faster than batched matmul on (B, N, d, d)
+# (measured: 43 vs 216 us for 32 x 128 neurons).
 def _matvec(A, v):
-    """A v per neuron: (..., d, d), (..., d) -> (..., d)."""
-    return sum(A[..., :, j] * v[..., j:j + 1] for j in range(v.shape[-1]))
+    """A v: (d, d, ...), (d, ...) -> (d, ...)."""
+    return (A * v.unsqueeze(0)).sum(1)
 
 
 def _matvec_t(A, v):
-    """A^T v per neuron."""
-    return sum(A[..., j, :] * v[..., j:j + 1] for j in range(v.shape[-1]))
+    """A^T v."""
+    return (A * v.unsqueeze(1)).sum(0)
 
 
 def _matmul(P, A):
-    """P A per neuron."""
-    return P @ A
+    """P A for (d, d, ...) and (d, k, ...)."""
+    return (P.unsqueeze(2) * A.unsqueeze(0)).sum(1)
 
 
 def loss_weights(steps: int, loss_steps: int | None, batch: int, dtype=torch.float64) -> torch.Tensor:
@@ -207,11 +208,14 @@ def _hypr(model, x, y, loss_steps, chunk):
         signals = run.signals(err, stacked)
         for i, (loc, l, e) in enumerate(zip(stacked, signals, elig)):
             # P-stage: q_t = l_t + A_{t+1}^T q_{t+1} backward through the chunk, and q_0 = A_1^T q_1.
-            q = torch.empty_like(l)
-            q[-1] = l[-1]
+            A = loc.A.permute(0, 3, 4, 1, 2).contiguous()  # (T, d, d, B, N): neurons last, see _matvec
+            lt = l.permute(0, 3, 1, 2)
+            q = torch.empty_like(lt)
+            q[-1] = lt[-1]
             for k in range(len(l) - 2, -1, -1):
-                q[k] = l[k] + _matvec_t(loc.A[k + 1], q[k + 1])
-            q0 = _matvec_t(loc.A[0], q[0])
+                q[k] = lt[k] + _matvec_t(A[k + 1], q[k + 1])
+            q0 = _matvec_t(A[0], q[0]).permute(1, 2, 0)
+            q = q.permute(0, 2, 3, 1)
             # Chunk gradient: in-chunk sums as matrix products, plus the carried eligibility's share.
             qc = (q * loc.c).sum(-1)
             g_rec = None
@@ -224,12 +228,15 @@ def _hypr(model, x, y, loss_steps, chunk):
                 qc.sum((0, 1)) + torch.einsum("bnd,bnd->n", q0, e["bias"]),
                 torch.einsum("tbnd,tbnpd->pn", q, loc.D) + torch.einsum("bnd,bnpd->pn", q0, e["theta"]))
             # Carry the eligibilities to the chunk end: e <- Phi_0 e + sum_t (Phi_t c_t) x_t^T.
-            phi = torch.eye(model.neuron.d, dtype=x.dtype).expand_as(loc.A[0]).clone()
-            phi_c, phi_d = torch.empty_like(loc.c), torch.empty_like(loc.D)
+            c, D = loc.c.permute(0, 3, 1, 2), loc.D.permute(0, 4, 3, 1, 2)  # (T, d, B, N), (T, d, P, B, N)
+            phi = torch.eye(model.neuron.d, dtype=x.dtype)[:, :, None, None].expand_as(A[0])
+            phi_c, phi_d = torch.empty_like(c), torch.empty_like(D)
             for k in range(len(l) - 1, -1, -1):
-                phi_c[k] = _matvec(phi, loc.c[k])
-                phi_d[k] = _matvec(phi.unsqueeze(2), loc.D[k])
-                phi = _matmul(phi, loc.A[k])
+                phi_c[k] = _matvec(phi, c[k])
+                phi_d[k] = _matmul(phi, D[k])
+                phi = _matmul(phi, A[k])
+            phi = phi.permute(2, 3, 0, 1)
+            phi_c, phi_d = phi_c.permute(0, 2, 3, 1), phi_d.permute(0, 3, 4, 2, 1)
 
             def carry(e_prev):
                 return torch.einsum("bnij,bn...j->bn...i", phi, e_prev)

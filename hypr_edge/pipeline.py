@@ -1,0 +1,56 @@
+"""`hypr-edge pipeline`: the main job end to end, by running the other commands in order:
+train -> quantize -> generate C -> build -> run C and emulator -> compare (inference and on-device learning),
+then the same on a Cortex-M board in QEMU when the firmware tools are installed."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--task", default="digits", help="built-in task (default digits)")
+    p.add_argument("--data", help="data path, for tasks read from files")
+    p.add_argument("--neuron", default="brf", help="neuron model (default brf)")
+    p.add_argument("--hidden", default="32", help="hidden size (default 32)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
+    p.add_argument("--chunk", type=int, default=16, help="HYPR chunk length, in training and on the device")
+    p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def steps(args) -> list[tuple[str, list[str]]]:
+    out = Path(args.out)
+    onnx, qmodel, csrc = out / "model.onnx", out / "model.q.npz", out / "c"
+    data = ["--data", args.data] if args.data else []
+    plan = [
+        ("train", ["train", "--task", args.task, *data, "--neuron", args.neuron, "--method", "hypr",
+                   "--chunk", str(args.chunk), "--hidden", str(args.hidden), "--epochs", str(args.epochs),
+                   "--out", str(out)] + (["--quiet"] if args.quiet else [])),
+        ("quantize", ["quantize", str(onnx), "-o", str(qmodel), *data, "--chunk", str(args.chunk)]),
+        ("generate C and build it with gcc", ["generate", str(qmodel), "-o", str(csrc), "--build"]),
+        ("compare C with the emulator: inference", ["verify", str(qmodel), "--task", args.task, *data]),
+        ("compare C with the emulator: on-device learning",
+         ["verify", str(qmodel), "--task", args.task, *data, "--learn"]),
+    ]
+    from .cli import COMMANDS
+    if "stream" in COMMANDS and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        fw = out / "firmware-m4"
+        plan += [
+            ("generate Cortex-M4 firmware", ["generate", str(qmodel), "-o", str(fw), "--target", "cortex-m4"]),
+            ("stream the test set to QEMU, learn on-device, compare with the emulator",
+             ["stream", "--firmware", str(fw), "--task", args.task, *data, "--learn", "--check"]),
+        ]
+    return plan
+
+
+def run(args) -> int:
+    from .cli import main
+    plan = steps(args)
+    for i, (title, argv) in enumerate(plan, 1):
+        print(f"\n== [{i}/{len(plan)}] {title}: hypr-edge {' '.join(argv)}", flush=True)
+        code = main(argv)
+        if code:
+            print(f"pipeline stopped: step {i} ({title}) failed with exit code {code}")
+            return code
+    print(f"\npipeline done: every step passed; artifacts in {args.out}")
+    return 0

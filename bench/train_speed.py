@@ -1,7 +1,7 @@
 """Seconds per training step and peak memory, BPTT vs HYPR, for BRF with 128 hidden units and batch 32.
 
 Each configuration runs in a fresh process: peak memory is the growth of the peak resident set over a warmed-up
-baseline (ru_maxrss), so one run's allocations cannot hide another's. Usage: python bench/train_speed.py [--quick]
+baseline (VmHWM, see hypr_edge/peak_memory.py), so one run's allocations cannot hide another's. Usage: python bench/train_speed.py [--quick]
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import sys
 from tqdm import tqdm
 
 ONE = """
-import json, resource, sys, time, torch
+import json, sys, time, torch
 from hypr_edge import build_model, gradients
+from hypr_edge.peak_memory import peak_growth_bytes
 torch.set_num_threads(int(sys.argv[4]))
 method, steps, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 model = build_model("brf", n_inputs=16, hidden=[128], n_outputs=10, seed=0)
@@ -27,13 +28,13 @@ def train_step(t):
         params[name].grad = g
     opt.step()
 train_step(64)  # warm-up: lazy initialisation and allocator arenas before the memory baseline
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 times = []
-for _ in range(int(sys.argv[5])):
-    start = time.perf_counter()
-    train_step(steps)
-    times.append(time.perf_counter() - start)
-peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+def timed():
+    for _ in range(int(sys.argv[5])):
+        start = time.perf_counter()
+        train_step(steps)
+        times.append(time.perf_counter() - start)
+peak = peak_growth_bytes(timed)
 print(json.dumps({"seconds": min(times), "peak_bytes": peak}))
 """
 

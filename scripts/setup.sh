@@ -11,3 +11,4 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+python3 firmware/platformio/setup_offline.py  # PlatformIO's tool-scons from pip's SCons: `pio run` offline

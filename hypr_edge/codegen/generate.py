@@ -29,6 +29,7 @@ class Target:
     cflags: tuple[str, ...] = ()
     description: str = ""
     context: dict = field(default_factory=dict)    # extra template variables
+    write: object = None                           # firmware targets: write(qm, outdir, target) -> [paths]
 
 
 HOST_CFLAGS = ("-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover")
@@ -37,6 +38,24 @@ TARGETS: dict[str, Target] = {
     "host": Target("host", ("hypr_harness.c",), "gcc", HOST_CFLAGS,
                    "self-contained library + a harness that reads an input file and writes full traces"),
 }
+
+
+def _firmware(qm, outdir, target):  # Cortex-M targets: a whole firmware folder (hypr_edge/firmware.py)
+    from ..firmware import generate_target
+    return generate_target(qm, outdir, target)
+
+
+TARGETS.update({f"cortex-{c}": Target(f"cortex-{c}", description=f"Cortex-{c.upper()} firmware folder (make, pio run)",
+                                      write=_firmware) for c in ("m3", "m4", "m7")})
+
+
+def _spinnaker(qm, outdir, target):  # multi-core SpiNNaker images + host machine simulator (hypr_edge/spinnaker/)
+    from ..spinnaker.generate import generate_spinnaker
+    return generate_spinnaker(qm, outdir)[1]
+
+
+TARGETS["spinnaker"] = Target("spinnaker", description="one image per SpiNNaker core (spin1_api) + host simulator",
+                              write=_spinnaker)
 
 
 def _cformat(values, per_line: int = 12) -> str:
@@ -84,6 +103,8 @@ def generate(qm: QuantizedModel, outdir: str | os.PathLike, target: str = "host"
     if target not in TARGETS:
         raise QuantizeError(f"unknown target {target!r}; known targets: {', '.join(TARGETS)}")
     t = TARGETS[target]
+    if t.write is not None:
+        return t.write(qm, outdir, target)
     return render_library(qm, outdir, t.extra_templates, t.context)
 
 
@@ -96,9 +117,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chunk", type=int, help="override the chunk length lambda")
     parser.add_argument("--learn", choices=("readout", "all"), help="override what learns on the device")
     parser.add_argument("--build", action="store_true", help="also compile with the target's compiler (host only)")
+    parser.add_argument("--cores", type=int, help="spinnaker: hidden cores (default: the fewest that fit --core-kb)")
+    parser.add_argument("--core-kb", type=float, default=128, help="spinnaker: memory per core in KB (default 128)")
 
 
 def run(args) -> int:
+    if args.target == "spinnaker":   # its own partition, builds and per-core report
+        from ..spinnaker.generate import run as run_spinnaker
+        return run_spinnaker(args)
     from ..cli import CommandError
     from .memory import memory_report
     try:

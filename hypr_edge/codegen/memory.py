@@ -1,5 +1,6 @@
 """Memory report of a generated model: bytes for weights, eligibilities, states, chunk buffers, constants and code.
-The byte counts follow the static arrays declared in templates/hypr_model.c.j2 (keep the two in step)."""
+The byte counts follow the static arrays declared in templates/hypr_model.c.j2 one for one (keep the two in step;
+tests/test_codegen_memory.py checks them against the symbol sizes of the compiled object)."""
 from __future__ import annotations
 
 import shutil
@@ -14,9 +15,9 @@ from ..fixed.spec import LUT_SIZE
 
 @dataclass
 class MemoryReport:
-    sizes: dict[str, int]        # RAM/flash parts in bytes
+    sizes: dict[str, int]        # RAM/flash parts in bytes (RAM: every writable static of hypr_model.c)
     synapses: int                # hidden (input + recurrent) and readout connections, biases excluded
-    code: dict[str, int] | None  # text/data/bss of hypr_model.c compiled for `code_target`
+    code: dict[str, int] | None  # text/data/bss of hypr_model.c compiled for `code_target`, and its stack bound
     code_target: str = ""
 
     @property
@@ -30,40 +31,45 @@ class MemoryReport:
 
     @property
     def per_synapse_all_in(self) -> float:
-        """All RAM (weights, eligibilities, states, chunk buffers) per synapse."""
+        """All static RAM (weights, eligibilities, states, readout, chunk buffers, update scratch, PRNG) per synapse."""
         return self.ram / self.synapses
 
     def text(self) -> str:
         lines = ["memory report:"]
         lines += [f"  {k:28s} {v:9d} B" for k, v in self.sizes.items()]
-        lines.append(f"  {'RAM total':28s} {self.ram:9d} B")
+        lines.append(f"  {'RAM total (static)':28s} {self.ram:9d} B")
         if self.code:
             lines.append(f"  code ({self.code_target}): text {self.code['text']} B, data {self.code['data']} B, "
-                         f"bss {self.code['bss']} B")
+                         f"bss {self.code['bss']} B; stack <= {self.code['stack']} B (sum of all frames)")
         lines.append(f"  synapses {self.synapses}: {self.per_synapse:.2f} B/synapse (weight + eligibilities), "
                      f"{self.per_synapse_all_in:.2f} B/synapse all-in RAM")
         return "\n".join(lines)
 
 
-def memory_report(qm: QuantizedModel, outdir: str | Path | None = None) -> MemoryReport:
-    n, m, d, c, lam = qm.n_hidden, qm.m, qm.d, qm.n_out, qm.chunk
+def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bool = True) -> MemoryReport:
+    n, m, d, c, lam, ni = qm.n_hidden, qm.m, qm.d, qm.n_out, qm.chunk, qm.n_in
     hidden = qm.learn == "all"
+    zb = (n + 7) // 8   # spikes are buffered as bits
     sizes = {
         "flash: const weights": 2 * (n * m + c * (n + 1)),
         "flash: constants + tables": 4 * (n * len(NEURON_CONSTS[qm.neuron]) + 2 * c + 2 * LUT_SIZE),
-        "weights (RAM)": 2 * ((n * m if hidden else 0) + c * (n + 1)),
-        "eligibilities": 2 * ((n * m * d if hidden else 0) + c * (n + 1)),
-        "states": 4 * n * d + n + 4 * c + 8,   # + chunk position and update counter
-        "chunk buffers": (lam * (4 * n * d + 2 * m + 4 * n + 4 * n * d) + 4 * (2 * n * d * d + 2 * n * d)
-                          if hidden else 0) + lam * (2 * (n + 1) + 4 * c + 8 * c) + 8 * c,
+        "weights (RAM)": 2 * ((n * m if hidden else 0) + c * (n + 1)),                   # w, wo
+        "eligibilities": 2 * ((n * m * d if hidden else 0) + c * (n + 1)),               # e, eo
+        "states + readout": 4 * n * d + n + 4 * c,                                       # s, z, o
+        # s0, buf_x (learning all); buf_z, buf_eps
+        "chunk buffers": (4 * n * d + 2 * lam * ni if hidden else 0) + (lam + 1) * zb + 4 * lam * c,
+        # st (learning all); qs, ws, col
+        "update scratch": (4 * (lam + 1) * d if hidden else 0) + 4 * lam * (2 + d),
+        "PRNG + counters": 12,                                                           # prng_state, pos, n_updates
     }
-    synapses = n * qm.n_in + (n * n if qm.recurrent else 0) + c * n
-    code, target = _code_size(qm, outdir)
-    return MemoryReport(sizes, synapses, code, target)
+    synapses = n * ni + (n * n if qm.recurrent else 0) + c * n
+    code_size, target = _code_size(qm) if code else (None, "")
+    return MemoryReport(sizes, synapses, code_size, target)
 
 
-def _code_size(qm: QuantizedModel, outdir) -> tuple[dict | None, str]:
-    """Compile hypr_model.c alone (-Os) for Cortex-M4 when arm-none-eabi-gcc exists, else for the host."""
+def _code_size(qm: QuantizedModel) -> tuple[dict | None, str]:
+    """Compile hypr_model.c alone (-Os) for Cortex-M4 when arm-none-eabi-gcc exists, else for the host; the stack
+    bound is the sum of every function's frame (-fstack-usage; no recursion, so no call chain is deeper)."""
     from .generate import render_library
     if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
         cc, size, flags, target = "arm-none-eabi-gcc", "arm-none-eabi-size", ["-mcpu=cortex-m4", "-mthumb"], "cortex-m4 -Os"
@@ -74,10 +80,23 @@ def _code_size(qm: QuantizedModel, outdir) -> tuple[dict | None, str]:
     with tempfile.TemporaryDirectory() as tmp:
         render_library(qm, tmp)
         obj = Path(tmp) / "hypr_model.o"
-        r = subprocess.run([cc, "-std=c99", "-Os", *flags, "-c", "-o", str(obj), str(Path(tmp) / "hypr_model.c")],
-                           capture_output=True, text=True)
+        r = subprocess.run([cc, "-std=c99", "-Os", "-fstack-usage", *flags, "-c", "-o", str(obj),
+                            str(Path(tmp) / "hypr_model.c")], capture_output=True, text=True, cwd=tmp)
         if r.returncode != 0:
             return None, ""
         out = subprocess.run([size, str(obj)], capture_output=True, text=True).stdout.splitlines()
+        su = obj.with_suffix(".su")
+        stack = sum(int(line.split("\t")[1]) for line in su.read_text().splitlines()) if su.exists() else 0
     text, data, bss = (int(v) for v in out[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}, target
+    return {"text": text, "data": data, "bss": bss, "stack": stack}, target
+
+
+def static_symbol_sizes(obj: str | Path) -> dict[str, int]:
+    """Sizes of the writable static objects (.bss/.data) of a compiled object file, from `nm -S`."""
+    out = subprocess.run(["nm", "-S", str(obj)], capture_output=True, text=True, check=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "bBdD":
+            sizes[parts[3]] = int(parts[1], 16)
+    return sizes

@@ -42,10 +42,11 @@ class Emulator:
         self.e = np.zeros((B, n, qm.m, d), I64)
         self.eo = np.zeros((B, qm.n_out, n + 1), I64)
         self.pos = 0
-        self.buf_s = np.zeros((B, lam, n, d), I64)
-        self.buf_xa = np.zeros((B, lam, qm.m), I64)
-        self.buf_zo = np.zeros((B, lam, n + 1), I64)
-        self.buf_eps = np.zeros((B, lam, qm.n_out), I64)
+        # §9.1 chunk buffers: only what cannot be recomputed (the C stores the spikes as bits)
+        self.buf_s0 = np.zeros((B, n, d), I64)               # s_0, the states at the chunk start
+        self.buf_x = np.zeros((B, lam, qm.n_in), I64)         # x_t
+        self.buf_z = np.zeros((B, lam + 1, n), I64)           # z_0 .. z_lambda
+        self.buf_eps = np.zeros((B, lam, qm.n_out), I64)      # eps_t
 
     # §4 neuron models ------------------------------------------------------------------------------------
     def h(self, s):
@@ -149,12 +150,13 @@ class Emulator:
 
     def learn_step(self, x, labels):
         """hypr_learn_step: a step, then buffer what the chunk update needs (§9.1); update at the chunk end."""
-        s_prev, xa = self.step(x)
         t = self.pos
-        self.buf_s[:, t] = s_prev
-        self.buf_xa[:, t] = xa
-        self.buf_zo[:, t, :-1] = self.z
-        self.buf_zo[:, t, -1] = 1
+        if t == 0:
+            self.buf_s0[...] = self.s
+            self.buf_z[:, 0] = self.z
+        self.step(x)
+        self.buf_x[:, t] = x
+        self.buf_z[:, t + 1] = self.z
         self.buf_eps[:, t] = softmax_eps(self.o, np.asarray(labels), self.fs, self.e2)
         self.pos += 1
         if self.pos == self.qm.chunk:
@@ -172,10 +174,14 @@ class Emulator:
         grads = {}
         draws_h = qm.n_hidden * qm.m if self.learn_hidden else 0
         draws, self.prng = xorshift32_draws(self.prng, draws_h + qm.n_out * (qm.n_hidden + 1))
+        one = 1 << self.fx
+        cols = [self.buf_x[:, :n], np.full((B, n, 1), one, I64)] + ([self.buf_z[:, :n] * one] if qm.recurrent else [])
+        xa = np.concatenate(cols, axis=2)                                               # xa_t, t = 1..n
+        zo = np.concatenate([self.buf_z[:, 1:n + 1], np.ones((B, n, 1), I64)], axis=2)  # [z_t, 1]
         if self.learn_hidden:
             eps_r = rshift_round(self.kbo * self.buf_eps[:, :n], FA)                     # (1 - alpha_o) eps
             L = sat32(rshift_round(np.einsum("bcn,btc->btn", self.wo[:, :, :-1], eps_r), self.fwo))
-            states = np.concatenate([self.buf_s[:, :n], self.s[:, None]], axis=1)       # s_0 .. s_n
+            states = self.replay(xa)                                                    # s_0 .. s_n
             qs = np.zeros((B, n, qm.n_hidden), I64)
             ws = np.zeros((B, n, qm.n_hidden, qm.d), I64)
             P = np.broadcast_to(np.eye(qm.d, dtype=I64) << FA, (B, qm.n_hidden, qm.d, qm.d)).copy()
@@ -189,7 +195,7 @@ class Emulator:
                 P = sat32(rshift_round(np.einsum("bnij,bnjk->bnik", P, A), FA))
                 A_next = A
             q0 = sat32(rshift_round(np.einsum("bnji,bnj->bni", A_next, q), FA))
-            grads["hidden"] = self._apply(self.w, self.e, self.buf_xa[:, :n], self.fx, self.fe, qs, q0, P, ws,
+            grads["hidden"] = self._apply(self.w, self.e, xa, self.fx, self.fe, qs, q0, P, ws,
                                           self.k["kc"], draws[:, :draws_h], qm.shifts()["hidden"])
         # readout: the same update with d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0
         qo = np.zeros((B, n, qm.n_out), I64)
@@ -204,15 +210,25 @@ class Emulator:
             Po = sat32(rshift_round(Po * self.kao, FA))
         q0o = sat32(rshift_round(self.kao * q, FA))[..., None]
         eo = self.eo[..., None]
-        grads["readout"] = self._apply(self.wo, eo, self.buf_zo[:, :n], 0, FEO, qo, q0o, Po[..., None, None], wso,
+        grads["readout"] = self._apply(self.wo, eo, zo, 0, FEO, qo, q0o, Po[..., None, None], wso,
                                        self.kbo, draws[:, draws_h:], qm.shifts()["readout"])
         self.eo = eo[..., 0]
         self.pos = 0
         self.updates += 1
         return grads
 
+    def replay(self, xa):
+        """§9.2: s_0 .. s_n recomputed from s_0, the buffered presynaptic columns and spikes (C: the replay in
+        hypr_end_chunk). The weights are fixed within a chunk, so this repeats the forward steps bit for bit."""
+        s, out = self.buf_s0, [self.buf_s0]
+        for t in range(xa.shape[1]):
+            acc = np.einsum("bnm,bm->bn", self.w, xa[:, t])
+            s, _ = self.neuron_step(s, self.buf_z[:, t], sat32(align(acc, self.fw + self.fx, self.fs)))
+            out.append(s)
+        return np.stack(out, 1)
+
     def _apply(self, w, e, xa, fxa, fe, qs, q0, P, ws, c0, draws, shift):
-        """§9.5-9.7 (C: chunk_apply): gradient G from the chunk and e_0, SGD step with stochastic rounding,
+        """§9.5-9.7 (C: row_apply, one row at a time): gradient G from the chunk and e_0, SGD step with stochastic rounding,
         eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t. Updates w and e in place; returns G."""
         g1 = sat_sym(rshift_round(np.einsum("btn,btm->bnm", qs, xa), fxa), G1_MAX)
         g1 = rshift_round(g1 * c0[:, None], FA)

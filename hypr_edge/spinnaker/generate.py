@@ -1,0 +1,222 @@
+"""Generate the SpiNNaker core images (templates/spinnaker/), build the host machine simulator (gcc) and the
+per-core objects for ARM968 and Cortex-M4F (arm-none-eabi-gcc), run the simulator, report memory per core.
+`hypr-edge generate --target spinnaker [--cores K] [--core-kb 128]` ends in `run` below."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..codegen.generate import HOST_CFLAGS, _env, template_context
+from ..fixed.quantize import QuantizedModel
+from .partition import DEFAULT_BUDGET, Plan, draw_offsets, jump_columns, plan
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware" / "spinnaker"
+RUNTIME_FILES = ("spin1_api.h", "spin_core.h", "spin_sim.c")
+ARCHES = {"arm968": ("-mcpu=arm968e-s", "-marm"), "cortex-m4f": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                                                                 "-mfpu=fpv4-sp-d16")}
+
+
+class SpinnakerError(RuntimeError):
+    pass
+
+
+def core_file(core: int) -> str:
+    return f"core_{core}.c"
+
+
+# -- the single-core kernels, cut from the rendered single-core library so that there is one source ------------
+_SECTIONS = {   # name: (first line starts with, section ends before the line that starts with)
+    "prims": ("/* §1 integer primitives", "/* §3 parameters"),
+    "neuron": ("/* §4 neuron model", "/* §8 API"),
+    "softmax": ("/* §6.2: eps = softmax", "void hypr_learn_step"),
+    "row_apply": ("/* §9.5-9.7 for one postsynaptic row", "/* §9: the HYPR update"),
+}
+
+
+def _cut(text: str, first: str, end: str) -> str:
+    i = text.find("\n" + first)
+    j = text.find("\n" + end, i + 1)
+    if i < 0 or j < 0:
+        raise SpinnakerError(f"templates/hypr_model.c.j2 has no section {first!r}..{end!r}: update "
+                             "hypr_edge/spinnaker/generate.py _SECTIONS")
+    return text[i + 1:j].rstrip() + "\n"
+
+
+def _drop_array(text: str, name: str) -> str:
+    """Remove one `static const int32_t NAME[...] = {...};` table (an unused const is an error under -Werror)."""
+    return re.sub(r"static const int32_t " + name + r"\[[^\]]*\] = \{.*?\};\n", "", text, flags=re.S)
+
+
+def kernels(qm: QuantizedModel, ctx: dict) -> dict[str, str]:
+    single = _env().get_template("hypr_model.c.j2").render(**ctx)
+    k = {name: _cut(single, *marks) for name, marks in _SECTIONS.items()}
+    hidden = _drop_array(k["prims"], "EXP2_LUT")                   # hidden cores have no softmax
+    readout = _drop_array(k["prims"], "PSI_LUT")                   # the readout core no surrogate
+    readout = re.sub(r"static inline int64_t psi_eval\(.*\n", "", readout)
+    return {"hidden_prims": hidden, "readout_prims": readout, "neuron": k["neuron"], "softmax": k["softmax"],
+            "row_apply": k["row_apply"]}
+
+
+def generate_spinnaker(qm: QuantizedModel, outdir: str | os.PathLike, cores: int | None = None,
+                       budget: int = DEFAULT_BUDGET) -> tuple[Plan, list[Path]]:
+    """Write core_0.c .. core_K.c (K hidden cores, then the readout), machine.c (simulator core table and routing
+    table) and the runtime sources into outdir."""
+    p = plan(qm, cores, budget)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    env, ctx = _env(), template_context(qm)
+    kern = kernels(qm, ctx)
+    jumps = draw_offsets(p)
+    common = dict(ctx, n_hidden_cores=p.k, core_n0=p.n0[:-1], kern_row_apply=kern["row_apply"])
+    paths = []
+    for c in range(p.n_cores):
+        start, nxt = jumps[c]
+        cx = dict(common, core=c, jump_start=jump_columns(start), jump_next=jump_columns(nxt))
+        if c < p.k:
+            a, b = p.n0[c], p.n0[c + 1]
+            cx.update(n0=a, nl=b - a, w=qm.w[a:b], kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()},
+                      kern_prims=kern["hidden_prims"], kern_neuron=kern["neuron"])
+            text = env.get_template("spinnaker/hidden_core.c.j2").render(**cx)
+        else:
+            cx.update(kern_prims=kern["readout_prims"], kern_softmax=kern["softmax"])
+            text = env.get_template("spinnaker/readout_core.c.j2").render(**cx)
+        paths.append(out / core_file(c))
+        paths[-1].write_text(text)
+    paths.append(out / "machine.c")
+    paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**common, n_cores=p.n_cores,
+                                                                          routes=p.routes()))
+    for name in RUNTIME_FILES:
+        shutil.copy(FIRMWARE_DIR / name, out / name)
+        paths.append(out / name)
+    return p, paths
+
+
+def _run(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SpinnakerError(f"{' '.join(cmd)} failed:\n{r.stderr[:4000]}")
+
+
+def build_sim(outdir: str | os.PathLike, n_cores: int, cflags: tuple[str, ...] = HOST_CFLAGS) -> Path:
+    """gcc: every core image as its own object (its statics stay its own; c_main and the descriptor renamed per
+    core), the machine table and the simulator, linked into one executable."""
+    if shutil.which("gcc") is None:
+        raise SpinnakerError("gcc not found")
+    out = Path(outdir)
+    objs = []
+    for c in range(n_cores):
+        obj = out / f"core_{c}.o"
+        _run(["gcc", *cflags, f"-I{out}", f"-Dc_main=c_main_{c}", f"-DSPIN_CORE=spin_core_{c}", "-c", "-o",
+              str(obj), str(out / core_file(c))])
+        objs.append(str(obj))
+    exe = out / "spin_sim"
+    _run(["gcc", *cflags, f"-I{out}", "-o", str(exe), *objs, str(out / "machine.c"), str(out / "spin_sim.c")])
+    return exe
+
+
+def run_sim(exe, qm: QuantizedModel, streams, workdir=None, stats: bool = False):
+    """Run input streams (codegen.verify.Stream) on the simulator; returns the traces (as read_trace) and, with
+    `stats`, the per-core packet counts {core: {sent, received, max_sent_per_step}}, 'steps', 'host'."""
+    from ..codegen.verify import read_trace, write_input
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        inp, outp, st = Path(tmp) / "in.bin", Path(tmp) / "out.bin", Path(tmp) / "stats.txt"
+        write_input(inp, qm, streams)
+        r = subprocess.run([str(exe), str(inp), str(outp), str(st)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SpinnakerError(f"spin_sim failed ({r.returncode}): {r.stderr.strip()[:2000]}")
+        traces = read_trace(outp, qm)
+        counts = _parse_stats(st.read_text()) if stats else None
+    return (traces, counts) if stats else traces
+
+
+def _parse_stats(text: str) -> dict:
+    out: dict = {"cores": {}}
+    for line in text.splitlines():
+        f = line.split()
+        if f[0] == "steps":
+            out["steps"] = int(f[1])
+        elif f[0] == "host":
+            out["host"] = int(f[2])
+        else:
+            out["cores"][f[1]] = {f[i]: int(f[i + 1]) for i in range(2, len(f), 2)}
+    return out
+
+
+def arm_sizes(outdir: str | os.PathLike, n_cores: int) -> dict[str, list[dict[str, int]]] | None:
+    """Compile each core image (-Os) for ARM968 (-marm) and Cortex-M4F; text/data/bss per core from
+    arm-none-eabi-size. None when the toolchain is missing."""
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size")):
+        return None
+    out = Path(outdir)
+    res = {}
+    for arch, flags in ARCHES.items():
+        res[arch] = []
+        for c in range(n_cores):
+            obj = out / f"core_{c}.{arch}.o"
+            _run(["arm-none-eabi-gcc", "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", *flags, f"-I{out}", "-c",
+                  "-o", str(obj), str(out / core_file(c))])
+            line = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True,
+                                  text=True).stdout.splitlines()[1]
+            text, data, bss = (int(v) for v in line.split()[:3])
+            res[arch].append({"text": text, "data": data, "bss": bss})
+    return res
+
+
+@dataclass
+class Report:
+    plan: Plan
+    arm: dict | None
+
+    def text(self) -> str:
+        p, qm = self.plan, self.plan.qm
+        syn = qm.n_hidden * qm.n_in + (qm.n_hidden ** 2 if qm.recurrent else 0) + qm.n_out * qm.n_hidden
+        lines = [f"spinnaker: {p.k} hidden core(s) + 1 readout core = {p.n_cores} cores, budget {p.budget} B per core",
+                 f"  routing table: {len(p.routes())} entries"]
+        total = 0
+        for c in range(p.n_cores):
+            parts = p.data_bytes(c)
+            name = f"hidden{c} (neurons {p.n0[c]}..{p.n0[c + 1] - 1})" if c < p.k else "readout"
+            line = f"  core {c} {name}: data {sum(parts.values())} B (" + ", ".join(
+                f"{k} {v}" for k, v in parts.items()) + ")"
+            if self.arm:
+                for arch, sizes in self.arm.items():
+                    s = sizes[c]
+                    used = s["text"] + s["data"] + s["bss"]
+                    line += f"\n      {arch}: text {s['text']} B + data {s['data'] + s['bss']} B = {used} B " \
+                            f"({100 * used / p.budget:.0f}% of budget)"
+                total += sum(self.arm["arm968"][c].values())
+            else:
+                total += sum(parts.values())
+            lines.append(line)
+        lines.append(f"  synapses {syn}: {total / syn:.2f} B per synapse all-in"
+                     + (" (ARM968 code + data, all cores)" if self.arm else " (data, all cores)"))
+        return "\n".join(lines)
+
+
+def run(args) -> int:
+    """`hypr-edge generate --target spinnaker`."""
+    from ..cli import CommandError
+    from ..fixed.quantize import QuantizeError
+    from .partition import PartitionError
+    try:
+        qm = QuantizedModel.load(args.model)
+        if args.chunk:
+            qm.chunk = args.chunk
+        if args.learn:
+            qm.learn = args.learn
+        p, paths = generate_spinnaker(qm, args.out, args.cores, int(args.core_kb * 1024))
+        for path in paths:
+            print(f"wrote {path}")
+        if args.build:
+            print(f"built {build_sim(args.out, p.n_cores)}")
+        report = Report(p, arm_sizes(args.out, p.n_cores))
+    except (QuantizeError, PartitionError, SpinnakerError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    (Path(args.out) / "memory.txt").write_text(report.text() + "\n")
+    print(report.text())
+    return 0

@@ -121,6 +121,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--core-kb", type=float, default=128, help="spinnaker: memory per core in KB (default 128)")
 
 
+def load_model(args) -> QuantizedModel:
+    """The quantized model named on the command line, with its --chunk / --learn overrides applied."""
+    qm = QuantizedModel.load(args.model)
+    if args.chunk:
+        qm.chunk = args.chunk
+    if args.learn:
+        qm.learn = args.learn
+    return qm
+
+
 def run(args) -> int:
     if args.target == "spinnaker":   # its own partition, builds and per-core report
         from ..spinnaker.generate import run as run_spinnaker
@@ -128,11 +138,7 @@ def run(args) -> int:
     from ..cli import CommandError
     from .memory import memory_report
     try:
-        qm = QuantizedModel.load(args.model)
-        if args.chunk:
-            qm.chunk = args.chunk
-        if args.learn:
-            qm.learn = args.learn
+        qm = load_model(args)
         paths = generate(qm, args.out, args.target)
     except (QuantizeError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None

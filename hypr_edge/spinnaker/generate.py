@@ -201,14 +201,11 @@ class Report:
 def run(args) -> int:
     """`hypr-edge generate --target spinnaker`."""
     from ..cli import CommandError
+    from ..codegen.generate import load_model
     from ..fixed.quantize import QuantizeError
     from .partition import PartitionError
     try:
-        qm = QuantizedModel.load(args.model)
-        if args.chunk:
-            qm.chunk = args.chunk
-        if args.learn:
-            qm.learn = args.learn
+        qm = load_model(args)
         p, paths = generate_spinnaker(qm, args.out, args.cores, int(args.core_kb * 1024))
         for path in paths:
             print(f"wrote {path}")

@@ -75,7 +75,7 @@ def stream_dataset(board, qm, x: np.ndarray, y: np.ndarray, *, learn: bool, loss
                                f"emulator {want[t].tolist()}")
             if learn:
                 check_weights(board, emu, f"after sequence {i}")
-        bar.set_postfix(acc=f"{res.accuracy:.3f}")
+        bar.set_postfix(acc=f"{res.accuracy:.3f}", refresh=False)  # shown at the next update
     return res
 
 

@@ -91,7 +91,7 @@ def train(model: RSNN, data: Dataset, cfg: TrainConfig, progress: bool = True) -
             opt.step()
             losses.append(float(loss))
             bar.update()
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
         train_eval = evaluate(model, data.x_train[:1000], data.y_train[:1000], data.loss_steps)
         test_eval = evaluate(model, data.x_test, data.y_test, data.loss_steps)
         history["epoch"].append(epoch)

@@ -50,6 +50,17 @@ def test_file_round_trip_keeps_hash_and_behaviour(tmp_path):
     assert qm.model_hash() != back.model_hash()
 
 
+def test_loading_a_wrong_file_says_what_it_is(tmp_path):
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07onnx-ish")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(QuantizeError, match="an ONNX model: run `hypr-edge quantize` on it first"):
+        QuantizedModel.load(tmp_path / "model.onnx")
+    with pytest.raises(QuantizeError, match="not a quantized model file .expected a .q.npz"):
+        QuantizedModel.load(tmp_path / "notes.txt")
+    with pytest.raises(QuantizeError, match="no such file"):
+        QuantizedModel.load(tmp_path / "missing.q.npz")
+
+
 def test_rshift_round_is_half_up_floor_shift():
     v = np.array([-5, -4, -3, -2, -1, 0, 1, 2, 3])
     assert list(rshift_round(v, 1)) == [-2, -2, -1, -1, 0, 0, 1, 1, 2]   # (v + 1) >> 1

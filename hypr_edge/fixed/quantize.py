@@ -197,7 +197,11 @@ class QuantizedModel:
         except (OSError, KeyError, ValueError, zlib.error) as err:
             if isinstance(err, QuantizeError):
                 raise
-            raise QuantizeError(f"{path}: not a quantized model file ({err})") from None
+            if isinstance(err, FileNotFoundError):
+                raise QuantizeError(f"{path}: no such file") from None
+            hint = ("an ONNX model: run `hypr-edge quantize` on it first" if str(path).endswith(".onnx")
+                    else "expected a .q.npz written by `hypr-edge quantize`")
+            raise QuantizeError(f"{path}: not a quantized model file ({hint})") from None
         qm.check()
         return qm
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .gradient_methods import gradients, predict, sequence_loss
 from .model import RSNN, build_model
+from .network_spec import DEFAULT_CONSTANTS
 from .tasks.base import Dataset
 
 # Initial drive per neuron model: the first layer's input weights are scaled so that the input current has this
@@ -37,9 +39,21 @@ class TrainConfig:
     seed: int = 0
 
 
+def resonant_init(neuron: str, band: tuple[float, float] | None) -> dict:
+    """BRF initialisation that resonates in the task's frequency band (cycles per step), if the task knows it.
+
+    A BRF neuron rotates by delta*omega radians per step, so it resonates at f = delta*omega / 2pi; the default
+    omega ~ U(5, 10) covers only 0.008-0.016 cycles/step. Capped at delta*omega = 0.9: p(omega) needs <= 1."""
+    if neuron != "brf" or band is None:
+        return {}
+    delta = DEFAULT_CONSTANTS["brf"]["delta"]
+    return {"omega": tuple(min(2 * math.pi * f / delta, 0.9 / delta) for f in band)}
+
+
 def new_model(cfg: TrainConfig, data: Dataset) -> RSNN:
     model = build_model(cfg.neuron, n_inputs=data.n_inputs, hidden=cfg.hidden, n_outputs=data.n_classes,
-                        recurrent=cfg.recurrent, alpha_out=cfg.alpha_out, seed=cfg.seed)
+                        recurrent=cfg.recurrent, alpha_out=cfg.alpha_out, seed=cfg.seed,
+                        **resonant_init(cfg.neuron, data.band))
     with torch.no_grad():
         sample = torch.as_tensor(data.x_train[:256])
         first = model.layers[0]

@@ -52,3 +52,15 @@ def test_pipeline_end_to_end(tmp_path):
                  "--quiet", "--out", str(tmp_path)])
     assert code == 0
     assert (tmp_path / "model.q.npz").exists() and (tmp_path / "c" / "hypr_model.c").exists()
+
+
+def test_brf_starts_resonating_in_the_task_band():
+    """A task that knows its frequency band gets BRF neurons whose natural frequency delta*omega/2pi lies in it."""
+    from hypr_edge.train import TrainConfig, new_model
+    data = load_task("resonance", n_train=64, n_test=32, f_min=0.03, f_max=0.1, jitter=0.0)
+    model = new_model(TrainConfig(neuron="brf", hidden=[32]), data)
+    freq = model.layers[0].omega.detach().abs().numpy() * 0.01 / (2 * np.pi)
+    assert data.band == (0.03, 0.1) and freq.min() >= 0.03 and freq.max() <= 0.1
+    assert freq.max() - freq.min() > 0.05  # spread over the band, not one frequency
+    lif = new_model(TrainConfig(neuron="lif", hidden=[32]), data)  # other neurons: unchanged initialisation
+    assert not hasattr(lif.layers[0], "omega")

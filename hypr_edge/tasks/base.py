@@ -16,6 +16,7 @@ class Dataset:
     n_classes: int
     loss_steps: int | None   # loss on the last K steps only (None: every step)
     description: str
+    band: tuple[float, float] | None = None  # frequency band of the class information, cycles/step, if known
 
     @property
     def n_inputs(self) -> int:

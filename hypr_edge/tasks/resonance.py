@@ -57,7 +57,7 @@ def load_resonance(seed: int = 0, *, n_train: int = 2000, n_test: int = 500, ste
     loss_steps = resolve_loss_steps("resonance", loss_steps, steps, max(1, steps // 4))
     return Dataset(
         name="resonance", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-        n_classes=n_classes, loss_steps=loss_steps,
+        n_classes=n_classes, loss_steps=loss_steps, band=(f_min * (1 - jitter), f_max * (1 + jitter)),
         description=(f"sine burst in noise (std {noise}), class = frequency among "
                      f"{', '.join(f'{f:.3g}' for f in freqs)} cycles/step; 2 channels relu(s), relu(-s)"),
     )

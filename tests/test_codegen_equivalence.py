@@ -50,3 +50,22 @@ def test_case_count():
     """Runs after the property test (file order): the floor of 200 compared streams per CI run."""
     if CASES["n"]:
         assert CASES["n"] >= 200, CASES["n"]
+
+
+@pytest.mark.parametrize("neuron,chunk,n_hidden,extreme,seed", [
+    ("brf", 32, 40, False, 7), ("lif", 33, 40, True, 3), ("lif", 33, 40, False, 1), ("alif", 64, 20, False, 9),
+    ("brf", 70, 35, True, 9)])
+def test_emulator_equals_c_long_chunks(neuron, chunk, n_hidden, extreme, seed):
+    """Chunks beyond the property test's: the C keeps each neuron's spikes of a chunk in 32-bit words (one, or
+    several for chunk > 32), and the update sums the spike columns over their spike steps only (sparse and dense
+    spiking networks, seeds chosen so that they spike)."""
+    rng = np.random.default_rng(seed)
+    qm = random_qmodel(rng, neuron, 4, n_hidden, 3, True, chunk, "all", extreme=extreme)
+    streams = random_streams(rng, qm, 2, 2 * chunk + 5, True, extreme)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(qm, tmp, "host")
+        c_res = run_c(build_host(tmp), qm, streams, tmp)
+    e_res = run_emulator(qm, streams)
+    assert all(r["spikes"].any() for r in e_res), "no spikes: the spike columns would not be exercised"
+    bad = compare(c_res, e_res)
+    assert bad is None, f"{neuron} chunk={chunk}: {bad}"

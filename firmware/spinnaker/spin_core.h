@@ -12,9 +12,9 @@
 #define SPIN_KEY_IDX(k)  ((k) & 0xFFFFu)
 enum {
     SPIN_IN = 1,      /* host -> hidden cores: input x_t[idx], payload int16 (only nonzero values are sent) */
-    SPIN_SPIKE = 2,   /* hidden core -> hidden cores (recurrent) and readout: z_t of local neuron idx */
+    SPIN_SPIKE = 2,   /* hidden core -> other hidden cores (recurrent) and readout: z_t of local neuron idx */
     SPIN_SYNC = 3,    /* hidden core -> readout: all of this step's spikes of the core have been sent */
-    SPIN_L = 4,       /* readout -> hidden core `core`: learning signal L of (step, local neuron) idx, payload int32 */
+    SPIN_L = 4,       /* readout -> hidden core `core`: L of idx = local neuron * chunk + step, payload int32 */
     SPIN_LABEL = 5,   /* host -> readout: label of this step, payload int32 (< 0: no loss) */
     SPIN_CMD = 6      /* host -> readout: idx 1 = apply the update of a partial chunk now */
 };
@@ -28,13 +28,15 @@ typedef struct {
     const char *name;
     void (*c_main)(void);                    /* registers the callbacks */
     void (*load)(uint32_t seed, int learn);  /* host: zero the state, seed the PRNG, choose learning or inference */
-    int16_t *weights;                        /* learnable weights (restored by the host between streams) */
-    uint32_t n_weights;
-    const int32_t *state;                    /* hidden cores: n_local x D states; readout: NULL */
-    const uint8_t *spikes;                   /* hidden cores: n_local spikes z_t; readout: NULL */
-    const int32_t *outputs;                  /* readout: o_t; hidden cores: NULL */
+    int16_t *w;                              /* hidden rows of the core (restored by the host between streams) */
+    uint32_t n_w;
+    int16_t *wo;                             /* readout weights [W_out | b_out] on the readout's core, else NULL */
+    uint32_t n_wo;
+    const int32_t *state;                    /* hidden role: n_local x D states; else NULL */
+    const uint8_t *spikes;                   /* hidden role: n_local spikes z_t; else NULL */
+    const int32_t *outputs;                  /* readout role: o_t; else NULL */
     const uint32_t *updates;                 /* SGD updates applied since load */
-    uint32_t n0, n_local;                    /* first hidden neuron and count (hidden cores) */
+    uint32_t n0, n_local;                    /* first hidden neuron and count (hidden role) */
 } spin_core_t;
 
 typedef struct { uint32_t key, mask, dest; } spin_route_t;   /* first match wins; dest: bitmap of cores */

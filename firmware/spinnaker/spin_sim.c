@@ -1,4 +1,4 @@
-/* Host machine simulator: K+1 SpiNNaker core images linked into one process, a deterministic multicast router
+/* Host machine simulator: the SpiNNaker core images linked into one process, a deterministic multicast router
  * with the generated routing table, and lock-step time steps. Reads the host harness's input format and writes
  * its trace format (hypr_edge/codegen/verify.py), so the traces compare directly with the single-core emulator.
  *
@@ -6,6 +6,8 @@
  * then packets are delivered in FIFO order (by emission: source core order, then send order) until none is in
  * flight, each delivery followed by the receiving core's pending USER_EVENT. A step ends quiescent: this models
  * a timer period long enough for the step's traffic (spikes, learning signals, the chunk update) to settle.
+ * A core delivers what it would send itself locally, so a route back to the sending core is refused: every
+ * packet counted crosses cores.
  * Usage: spin_sim IN OUT [STATS] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,10 @@ uint32_t spin1_send_mc_packet(uint32_t key, uint32_t data, uint32_t load)
         if ((key & SIM_ROUTES[r].mask) == SIM_ROUTES[r].key) break;
     if (r == SIM_N_ROUTES) {
         fprintf(stderr, "spin_sim: no route for key 0x%08x from core %u\n", (unsigned)key, cur);
+        exit(3);
+    }
+    if (cur < MAX_CORES && ((SIM_ROUTES[r].dest >> cur) & 1u)) {
+        fprintf(stderr, "spin_sim: key 0x%08x routed back to its source core %u\n", (unsigned)key, cur);
         exit(3);
     }
     sent[cur]++;
@@ -106,18 +112,44 @@ static void end_tick(void)
 
 static int rd(FILE *f, void *p, size_t n) { return fread(p, 1, n, f) == n; }
 
+static const spin_core_t *readout;   /* the core with the readout role */
+
 static uint32_t total_updates(void)
 {
-    return *SIM_CORES[SIM_N_CORES - 1]->updates;   /* the readout core updates at every chunk end */
+    return *readout->updates;   /* the readout's core updates at every chunk end */
 }
 
 static void put_weights(FILE *out)
 {
     unsigned c;
     fputc('W', out);
-    for (c = 0; c < SIM_N_CORES; c++)   /* hidden rows in core order = row-major W, then the readout's WO */
-        if (c == SIM_N_CORES - 1 || SIM_LEARN_HIDDEN)
-            fwrite(SIM_CORES[c]->weights, 2, SIM_CORES[c]->n_weights, out);
+    if (SIM_LEARN_HIDDEN)   /* hidden rows in core order = row-major W, then the readout's WO */
+        for (c = 0; c < SIM_N_CORES; c++)
+            if (SIM_CORES[c]->n_w) fwrite(SIM_CORES[c]->w, 2, SIM_CORES[c]->n_w, out);
+    fwrite(readout->wo, 2, readout->n_wo, out);
+}
+
+/* the host's copy of the loaded weights of every core: hidden rows, then readout weights */
+static void save_weights(int16_t **initial)
+{
+    unsigned c;
+    for (c = 0; c < SIM_N_CORES; c++) {
+        initial[c] = malloc(2 * (size_t)(SIM_CORES[c]->n_w + SIM_CORES[c]->n_wo) + 1);
+        if (!initial[c]) { fprintf(stderr, "spin_sim: out of memory\n"); exit(3); }
+        if (SIM_CORES[c]->n_w) memcpy(initial[c], SIM_CORES[c]->w, 2 * (size_t)SIM_CORES[c]->n_w);
+        if (SIM_CORES[c]->n_wo)
+            memcpy(initial[c] + SIM_CORES[c]->n_w, SIM_CORES[c]->wo, 2 * (size_t)SIM_CORES[c]->n_wo);
+    }
+}
+
+static void restore_weights(int16_t *const *initial)
+{
+    unsigned c;
+    for (c = 0; c < SIM_N_CORES; c++) {
+        if (SIM_CORES[c]->n_w) memcpy(SIM_CORES[c]->w, initial[c], 2 * (size_t)SIM_CORES[c]->n_w);
+        if (SIM_CORES[c]->n_wo)
+            memcpy(SIM_CORES[c]->wo, initial[c] + SIM_CORES[c]->n_w, 2 * (size_t)SIM_CORES[c]->n_wo);
+    }
 }
 
 int main(int argc, char **argv)
@@ -138,19 +170,19 @@ int main(int argc, char **argv)
     }
     x = malloc(sizeof *x * (SIM_N_IN + 1));
     initial = malloc(sizeof *initial * SIM_N_CORES);
-    for (c = 0; c < SIM_N_CORES; c++) {   /* boot: register callbacks, keep the loaded weights */
-        const spin_core_t *core = SIM_CORES[c];
+    for (c = 0; c < SIM_N_CORES; c++) {   /* boot: register callbacks */
         cur = c;
-        core->c_main();
-        initial[c] = malloc(2 * (size_t)core->n_weights + 1);
-        memcpy(initial[c], core->weights, 2 * (size_t)core->n_weights);
+        SIM_CORES[c]->c_main();
+        if (SIM_CORES[c]->outputs) readout = SIM_CORES[c];
     }
+    if (!readout) { fprintf(stderr, "spin_sim: no readout core\n"); return 2; }
+    save_weights(initial);
     fwrite("HYO1", 1, 4, out);
     for (k = 0; k < n_streams; k++) {
         uint32_t steps, learn, seed, t, updates;
         if (!rd(in, &steps, 4) || !rd(in, &learn, 4) || !rd(in, &seed, 4)) { fprintf(stderr, "truncated\n"); return 2; }
-        for (c = 0; c < SIM_N_CORES; c++) {   /* host reloads the weights and restarts every core */
-            memcpy(SIM_CORES[c]->weights, initial[c], 2 * (size_t)SIM_CORES[c]->n_weights);
+        restore_weights(initial);   /* the host reloads the weights and restarts every core */
+        for (c = 0; c < SIM_N_CORES; c++) {
             cur = c;
             SIM_CORES[c]->load(seed, (int)learn);
         }
@@ -173,10 +205,11 @@ int main(int argc, char **argv)
             end_tick();
             steps_total++;
             fputc('S', out);
-            for (c = 0; c + 1 < SIM_N_CORES; c++)
-                fwrite(SIM_CORES[c]->state, 4, SIM_CORES[c]->n_local * SIM_D, out);
-            for (c = 0; c + 1 < SIM_N_CORES; c++) fwrite(SIM_CORES[c]->spikes, 1, SIM_CORES[c]->n_local, out);
-            fwrite(SIM_CORES[SIM_N_CORES - 1]->outputs, 4, SIM_C, out);
+            for (c = 0; c < SIM_N_CORES; c++)   /* the hidden cores come first, in neuron order */
+                if (SIM_CORES[c]->state) fwrite(SIM_CORES[c]->state, 4, SIM_CORES[c]->n_local * SIM_D, out);
+            for (c = 0; c < SIM_N_CORES; c++)
+                if (SIM_CORES[c]->spikes) fwrite(SIM_CORES[c]->spikes, 1, SIM_CORES[c]->n_local, out);
+            fwrite(readout->outputs, 4, SIM_C, out);
             if (total_updates() != updates) { updates = total_updates(); put_weights(out); }
         }
         if (learn) {

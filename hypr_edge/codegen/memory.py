@@ -49,15 +49,17 @@ class MemoryReport:
 def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bool = True) -> MemoryReport:
     n, m, d, c, lam, ni = qm.n_hidden, qm.m, qm.d, qm.n_out, qm.chunk, qm.n_in
     hidden = qm.learn == "all"
-    zb = (n + 7) // 8   # spikes are buffered as bits
+    zb = (n + 7) // 8   # spikes are buffered as bits: z_0 as one vector, z_1..z_lambda per neuron in 8/16/32-bit words
+    zwb = 8 if lam <= 8 else 16 if lam <= 16 else 32
+    zwords = n * -(-lam // zwb) * zwb // 8
     sizes = {
         "flash: const weights": 2 * (n * m + c * (n + 1)),
         "flash: constants + tables": 4 * (n * len(NEURON_CONSTS[qm.neuron]) + 2 * c + 2 * LUT_SIZE),
         "weights (RAM)": 2 * ((n * m if hidden else 0) + c * (n + 1)),                   # w, wo
         "eligibilities": 2 * ((n * m * d if hidden else 0) + c * (n + 1)),               # e, eo
         "states + readout": 4 * n * d + n + 4 * c,                                       # s, z, o
-        # s0, buf_x (learning all); buf_z, buf_eps
-        "chunk buffers": (4 * n * d + 2 * lam * ni if hidden else 0) + (lam + 1) * zb + 4 * lam * c,
+        # s0, buf_x, buf_z0 (learning all); buf_z, buf_eps
+        "chunk buffers": (4 * n * d + 2 * lam * ni + zb if hidden else 0) + zwords + 4 * lam * c,
         # st (learning all); qs, ws, col
         "update scratch": (4 * (lam + 1) * d if hidden else 0) + 4 * lam * (2 + d),
         "PRNG + counters": 12,                                                           # prng_state, pos, n_updates

@@ -228,7 +228,7 @@ class Emulator:
         return np.stack(out, 1)
 
     def _apply(self, w, e, xa, fxa, fe, qs, q0, P, ws, c0, draws, shift):
-        """§9.5-9.7 (C: row_apply, one row at a time): gradient G from the chunk and e_0, SGD step with stochastic rounding,
+        """§9.5-9.7 (C: per row, one synapse at a time): gradient G from the chunk and e_0, SGD step with stochastic rounding,
         eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t. Updates w and e in place; returns G."""
         g1 = sat_sym(rshift_round(np.einsum("btn,btm->bnm", qs, xa), fxa), G1_MAX)
         g1 = rshift_round(g1 * c0[:, None], FA)

@@ -35,6 +35,7 @@ _SECTIONS = {   # name: (first line starts with, section ends before the line th
     "neuron": ("/* §4 neuron model", "/* §8 API"),
     "softmax": ("/* §6.2: eps = softmax", "void hypr_learn_step"),
     "row_apply": ("/* §9.5-9.7 for one postsynaptic row", "/* §9: the HYPR update"),
+    "backward": ("/* §9.3-9.4 backward pass of one neuron", "/* §9.2 replay of neuron i"),
 }
 
 
@@ -54,42 +55,45 @@ def _drop_array(text: str, name: str) -> str:
 
 def kernels(qm: QuantizedModel, ctx: dict) -> dict[str, str]:
     single = _env().get_template("hypr_model.c.j2").render(**ctx)
-    k = {name: _cut(single, *marks) for name, marks in _SECTIONS.items()}
-    hidden = _drop_array(k["prims"], "EXP2_LUT")                   # hidden cores have no softmax
-    readout = _drop_array(k["prims"], "PSI_LUT")                   # the readout core no surrogate
-    readout = re.sub(r"static inline int64_t psi_eval\(.*\n", "", readout)
-    return {"hidden_prims": hidden, "readout_prims": readout, "neuron": k["neuron"], "softmax": k["softmax"],
-            "row_apply": k["row_apply"]}
+    return {name: _cut(single, *marks) for name, marks in _SECTIONS.items()}
+
+
+def _prims(prims: str, hidden: bool, readout: bool) -> str:
+    """The primitives a core's roles use (an unused const table is an error under -Werror)."""
+    if not readout:
+        prims = _drop_array(prims, "EXP2_LUT")                     # only the readout has a softmax
+    if not hidden:
+        prims = _drop_array(prims, "PSI_LUT")                      # only hidden neurons have a surrogate
+        prims = re.sub(r"static inline int64_t psi_eval\(.*\n", "", prims)
+    return prims
 
 
 def generate_spinnaker(qm: QuantizedModel, outdir: str | os.PathLike, cores: int | None = None,
-                       budget: int = DEFAULT_BUDGET) -> tuple[Plan, list[Path]]:
-    """Write core_0.c .. core_K.c (K hidden cores, then the readout), machine.c (simulator core table and routing
-    table) and the runtime sources into outdir."""
-    p = plan(qm, cores, budget)
+                       budget: int = DEFAULT_BUDGET, readout: str = "auto") -> tuple[Plan, list[Path]]:
+    """Write core_0.c .. core_{n-1}.c (the hidden cores in neuron order; the readout on the last of them or on a
+    core of its own after them), machine.c (simulator core table and routing table) and the runtime sources."""
+    p = plan(qm, cores, budget, readout)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     env, ctx = _env(), template_context(qm)
     kern = kernels(qm, ctx)
     jumps = draw_offsets(p)
-    common = dict(ctx, n_hidden_cores=p.k, core_n0=p.n0[:-1], kern_row_apply=kern["row_apply"])
+    common = dict(ctx, n_hidden_cores=p.k, n_cores=p.n_cores, core_n0=p.n0, kern_row_apply=kern["row_apply"],
+                  kern_neuron=kern["neuron"], kern_softmax=kern["softmax"],
+                  kern_backward=kern["backward"])
     paths = []
     for c in range(p.n_cores):
         start, nxt = jumps[c]
-        cx = dict(common, core=c, jump_start=jump_columns(start), jump_next=jump_columns(nxt))
-        if c < p.k:
-            a, b = p.n0[c], p.n0[c + 1]
-            cx.update(n0=a, nl=b - a, w=qm.w[a:b], kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()},
-                      kern_prims=kern["hidden_prims"], kern_neuron=kern["neuron"])
-            text = env.get_template("spinnaker/hidden_core.c.j2").render(**cx)
-        else:
-            cx.update(kern_prims=kern["readout_prims"], kern_softmax=kern["softmax"])
-            text = env.get_template("spinnaker/readout_core.c.j2").render(**cx)
+        hidden, ro = c < p.k, c == p.readout_core
+        a, b = (p.n0[c], p.n0[c + 1]) if hidden else (0, 0)
+        cx = dict(common, core=c, name=p.name(c), hidden=hidden, readout=ro,
+                  spike_remote=hidden and p.spike_dest(c) > 0, updates=ro or (hidden and qm.learn == "all"),
+                  jump_start=jump_columns(start), jump_next=jump_columns(nxt), n0=a, nl=b - a, w=qm.w[a:b],
+                  kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()}, kern_prims=_prims(kern["prims"], hidden, ro))
         paths.append(out / core_file(c))
-        paths[-1].write_text(text)
+        paths[-1].write_text(env.get_template("spinnaker/core.c.j2").render(**cx))
     paths.append(out / "machine.c")
-    paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**common, n_cores=p.n_cores,
-                                                                          routes=p.routes()))
+    paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**common, routes=p.routes()))
     for name in RUNTIME_FILES:
         shutil.copy(FIRMWARE_DIR / name, out / name)
         paths.append(out / name)
@@ -175,12 +179,13 @@ class Report:
     def text(self) -> str:
         p, qm = self.plan, self.plan.qm
         syn = qm.n_hidden * qm.n_in + (qm.n_hidden ** 2 if qm.recurrent else 0) + qm.n_out * qm.n_hidden
-        lines = [f"spinnaker: {p.k} hidden core(s) + 1 readout core = {p.n_cores} cores, budget {p.budget} B per core",
+        where = f"on core {p.readout_core}" if p.shared else "on a core of its own"
+        lines = [f"spinnaker: {p.n_cores} core(s): {p.k} hidden, the readout {where}; budget {p.budget} B per core",
                  f"  routing table: {len(p.routes())} entries"]
         total = 0
         for c in range(p.n_cores):
             parts = p.data_bytes(c)
-            name = f"hidden{c} (neurons {p.n0[c]}..{p.n0[c + 1] - 1})" if c < p.k else "readout"
+            name = p.name(c) + (f" (neurons {p.n0[c]}..{p.n0[c + 1] - 1})" if c < p.k else "")
             line = f"  core {c} {name}: data {sum(parts.values())} B (" + ", ".join(
                 f"{k} {v}" for k, v in parts.items()) + ")"
             if self.arm:

@@ -1,5 +1,6 @@
 """`hypr-edge train` and `hypr-edge pipeline` as a user runs them."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -46,12 +47,16 @@ def test_train_bad_arguments_give_one_clear_line(argv, message, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_pipeline_end_to_end(tmp_path):
-    """train -> quantize -> generate -> gcc -> compare C with the emulator, inference and learning."""
+def test_pipeline_end_to_end(tmp_path, capsys):
+    """train -> quantize -> generate -> gcc -> compare C with the emulator, inference and learning, then (CI has
+    the tools) Cortex-M4 firmware in QEMU learning over the UART, checked against the emulator."""
     code = main(["pipeline", "--task", "digits", "--neuron", "brf", "--hidden", "12", "--epochs", "1",
                  "--quiet", "--out", str(tmp_path)])
-    assert code == 0
+    out = capsys.readouterr().out
+    assert code == 0, out
     assert (tmp_path / "model.q.npz").exists() and (tmp_path / "c" / "hypr_model.c").exists()
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        assert "[7/7] stream" in out and "check: outputs and weights bit-identical to the emulator" in out
 
 
 def test_brf_starts_resonating_in_the_task_band():

@@ -8,7 +8,6 @@ Usage: python bench/fixed_point.py [--quick]   (default about 4 minutes on 2 cor
 from __future__ import annotations
 
 import argparse
-import contextlib
 import subprocess
 import tempfile
 import time
@@ -54,25 +53,6 @@ def fixed_accuracy(qm, ds, n_test):
 
 # ---- 2. on-device vs float HYPR with the same schedule
 
-@contextlib.contextmanager
-def sgd_after_every_chunk(step):
-    """Within this context, hypr_edge.gradients(method="hypr") calls step(grads) before each chunk but the first.
-    Its chunk loop runs _Online.run once per chunk, and at that call the accumulated grads hold exactly the previous
-    chunk's share: so the float side takes the device's schedule without a second copy of HYPR or the neurons."""
-    from hypr_edge.gradient_methods import _Online
-    orig = _Online.run
-
-    def run(self, t0, t1):
-        if t0 > 0:
-            step(self.grads)
-        return orig(self, t0, t1)
-    _Online.run = run
-    try:
-        yield
-    finally:
-        _Online.run = orig
-
-
 def device_vs_float(ds, qm, n_train, n_test):
     """One device streams n_train training sequences (state and eligibilities reset per sequence, weights kept),
     SGD after every chunk; float HYPR does the same from the dequantized initial network."""
@@ -88,10 +68,9 @@ def device_vs_float(ds, qm, n_train, n_test):
                 p -= lr * K * grads[name]
                 grads[name].zero_()
     t = time.perf_counter()
-    with sgd_after_every_chunk(sgd):
-        for i in range(n_train):
-            sgd(gradients(fmodel, torch.as_tensor(ds.x_train[i:i + 1], dtype=torch.float64),
-                          torch.as_tensor(ds.y_train[i:i + 1]), method="hypr", chunk=qm.chunk, loss_steps=ds.loss_steps))
+    for i in range(n_train):  # the device's schedule: an SGD step after every chunk
+        x, y = torch.as_tensor(ds.x_train[i:i + 1], dtype=torch.float64), torch.as_tensor(ds.y_train[i:i + 1])
+        gradients(fmodel, x, y, method="hypr", chunk=qm.chunk, loss_steps=ds.loss_steps, on_chunk=sgd)
     t_float = time.perf_counter() - t
     x_test = ds.x_test[:n_test].astype(np.float64)
     acc_float = evaluate(fmodel, x_test, ds.y_test[:n_test], ds.loss_steps)["accuracy"]

@@ -33,10 +33,17 @@ class SpikingLayer(nn.Module):
 
     def current(self, x: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
         """I_t = W_in x_t + W_rec z_{t-1} + b."""
-        out = x @ self.w_in.T + self.bias
-        if self.w_rec is not None:
-            out = out + z_prev @ self.w_rec.T
-        return out
+        return self.add_recurrent(self.input_current(x), z_prev)
+
+    def input_current(self, x: torch.Tensor) -> torch.Tensor:
+        """W_in x_t + b; for any leading shape, e.g. a whole chunk of steps at once."""
+        return x @ self.w_in.T + self.bias
+
+    def add_recurrent(self, input_current: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
+        """I_t from W_in x_t + b and z_{t-1}."""
+        if self.w_rec is None:
+            return input_current
+        return torch.addmm(input_current, z_prev, self.w_rec.T)
 
     def forward_step(self, s_prev: torch.Tensor, x: torch.Tensor):
         """One step: returns (s_t, z_t, I_t, z_{t-1})."""
@@ -57,7 +64,11 @@ class Readout(nn.Module):
         self.register_buffer("alpha_out", torch.as_tensor(alpha_out, dtype=dtype).expand(n_out).clone())
 
     def step(self, o_prev: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.alpha_out * o_prev + (1 - self.alpha_out) * (z @ self.w_out.T + self.b_out)
+        return self.alpha_out * o_prev + self.drive(z)
+
+    def drive(self, z: torch.Tensor) -> torch.Tensor:
+        """(1 - alpha_o)(W_out z_t + b_out); for any leading shape, e.g. a whole chunk of steps at once."""
+        return (1 - self.alpha_out) * (z @ self.w_out.T + self.b_out)
 
 
 class RSNN(nn.Module):

@@ -1,10 +1,13 @@
 """Neuron models LIF, ALIF and BRF (HYPR.md section 2) and their local derivatives (section 3).
 
 Every model works on a state tensor s of shape (B, N, d) and provides:
-  step(s_prev, I, p)  -> s_t            f: includes the spike z_{t-1} = H(h(s_prev)) with its surrogate
-  h(s)                -> (B, N)         spike pre-activation; z = H(h(s)), H(0) = 0
-  local(s_prev, I, p) -> A, c, D        A = df/ds_prev (B,N,d,d), c = df/dI (B,N,d), D = df/dtheta_raw (B,N,P,d)
-  g(s)                -> (B, N, d)      psi(h(s)) * dh/ds
+  step(s_prev, I, p)        -> s_t          f: includes the spike z_{t-1} = H(h(s_prev)) with its surrogate
+  h(s)                      -> (B, N)       spike pre-activation; z = H(h(s)), H(0) = 0
+  dh_ds(s)                  -> (B, N, d)
+  local_terms(s_prev, I, p) -> A, c, D      A = df/ds_prev, c = df/dI, D = df/dtheta_raw as flat row-major lists of
+                                            d*d, d and P*d terms (tensors or numbers broadcasting to (B, N)); the
+                                            base class's `local` stacks them to (B,N,d,d), (B,N,d), (B,N,P,d)
+The base class adds spike(s), g(s) = psi(h(s)) dh/ds and local(s_prev, I, p).
 `p` holds the raw trainable tensors (N,) by name; `effective(p)` maps them to the physical values kept in a
 NetworkSpec, and `raw_from_effective` inverts that. The analytic derivatives are checked against autograd in tests.
 """
@@ -21,9 +24,10 @@ from .network_spec import DEFAULT_CONSTANTS, PARAM_NAMES, STATE_NAMES
 
 def double_gaussian(x: torch.Tensor) -> torch.Tensor:
     """psi(x) = 0.5 [1.15 N(x; 0, 0.5) - 0.30 N(x; 0, 3)]: BRF's surrogate."""
-    def normal(x, sigma):
-        return torch.exp(-0.5 * (x / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
-    return 0.5 * (1.15 * normal(x, 0.5) - 0.30 * normal(x, 3.0))
+    def half_normal(weight, sigma):  # 0.5 weight N(x; 0, sigma), with x^2 shared
+        return torch.exp(x2 * (-0.5 / sigma ** 2)) * (0.5 * weight / (math.sqrt(2 * math.pi) * sigma))
+    x2 = x * x
+    return half_normal(1.15, 0.5) - half_normal(0.30, 3.0)
 
 
 def slayer(x: torch.Tensor, alpha: float = 5.0, scale: float = 0.3) -> torch.Tensor:
@@ -70,8 +74,21 @@ class Neuron:
             return (self.h(s) > 0).to(s.dtype)
         return _Spike.apply(self.h(s), self.psi)
 
-    def g(self, s: torch.Tensor) -> torch.Tensor:
-        return self.psi(self.h(s)).unsqueeze(-1) * self.dh_ds(s)
+    def g(self, s: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """psi(h(s)) dh/ds, its d components at `dim` (see `local`)."""
+        return self.psi(self.h(s)).unsqueeze(dim) * self.dh_ds(s).movedim(-1, dim)
+
+    def local(self, s_prev: torch.Tensor, current: torch.Tensor, p: dict, dim: int = -1):
+        """A = df/ds_prev, c = df/dI, D = df/dtheta_raw from `local_terms`, their components stacked at `dim`: last by
+        default, A (B, N, d, d), c (B, N, d), D (B, N, P, d). HYPR passes dim=1 for a chunk of steps (T, B, N, d) to
+        get its neurons-last layout A (T, d, d, B, N), c (T, d, B, N), D (T, P, d, B, N) in one copy per tensor."""
+        shape = s_prev.shape[:-1]
+        A, c, D = self.local_terms(s_prev, current, p)
+
+        def stack(terms, *rows):
+            out = torch.stack([torch.as_tensor(t, dtype=s_prev.dtype).expand(shape) for t in terms], dim)
+            return out.unflatten(dim, rows) if rows else out
+        return stack(A, self.d, self.d), stack(c), stack(D, len(self.param_names), self.d)
 
 
 def _sigmoid_and_slope(raw: torch.Tensor):
@@ -110,14 +127,11 @@ class LIF(Neuron):
         u = alpha * s_prev[..., 0] + (1 - alpha) * current - self.k["threshold"] * z_prev
         return u.unsqueeze(-1)
 
-    def local(self, s_prev, current, p):
+    def local_terms(self, s_prev, current, p):
         alpha, dalpha = _sigmoid_and_slope(p["alpha"])
         u_prev = s_prev[..., 0]
         psi_prev = self.psi(self.h(s_prev))
-        A = (alpha - self.k["threshold"] * psi_prev)[..., None, None]
-        c = (1 - alpha).expand_as(u_prev).unsqueeze(-1)
-        D = ((u_prev - current) * dalpha)[..., None, None]
-        return A, c, D
+        return [alpha - self.k["threshold"] * psi_prev], [1 - alpha], [(u_prev - current) * dalpha]
 
 
 class ALIF(Neuron):
@@ -154,7 +168,7 @@ class ALIF(Neuron):
         u = alpha * u_prev + (1 - alpha) * current - self.threshold(s_prev) * z_prev
         return torch.stack((u, a), dim=-1)
 
-    def local(self, s_prev, current, p):
+    def local_terms(self, s_prev, current, p):
         alpha, dalpha = _sigmoid_and_slope(p["alpha"])
         rho, drho = _sigmoid_and_slope(p["rho"])
         beta_a = self.k["beta_a"]
@@ -162,17 +176,9 @@ class ALIF(Neuron):
         thr_prev = self.threshold(s_prev)
         psi_prev = self.psi(u_prev - thr_prev)
         z_prev = (u_prev - thr_prev > 0).to(u_prev.dtype)
-        zero = torch.zeros_like(u_prev)
-        A = torch.stack((
-            torch.stack((alpha - thr_prev * psi_prev, -beta_a * z_prev + beta_a * thr_prev * psi_prev), -1),
-            torch.stack(((1 - rho) * psi_prev, rho - (1 - rho) * beta_a * psi_prev), -1),
-        ), -2)
-        c = torch.stack(((1 - alpha).expand_as(u_prev), zero), -1)
-        D = torch.stack((
-            torch.stack(((u_prev - current) * dalpha, zero), -1),
-            torch.stack((zero, (a_prev - z_prev) * drho), -1),
-        ), -2)
-        return A, c, D
+        A = [alpha - thr_prev * psi_prev, -beta_a * z_prev + beta_a * thr_prev * psi_prev,
+             (1 - rho) * psi_prev, rho - (1 - rho) * beta_a * psi_prev]
+        return A, [1 - alpha, 0.0], [(u_prev - current) * dalpha, 0.0, 0.0, (a_prev - z_prev) * drho]
 
 
 class BRF(Neuron):
@@ -214,30 +220,23 @@ class BRF(Neuron):
         v = v_prev + delta * (omega * u_prev + beta * v_prev)
         return torch.stack((u, v, q), dim=-1)
 
-    def local(self, s_prev, current, p):
+    def local_terms(self, s_prev, current, p):
         delta, gamma = self.k["delta"], self.k["gamma"]
         omega, b = p["omega"].abs(), p["b_offset"].abs()
         u_prev, v_prev, r_prev = s_prev.unbind(-1)
         h_prev = self.h(s_prev)
         psi_prev = self.psi(h_prev)
         q = gamma * r_prev + (h_prev > 0).to(u_prev.dtype)
-        beta = self.p_omega(omega) - b - q
+        diag = 1 + delta * (self.p_omega(omega) - b - q)  # 1 + delta beta
+        du, dv = delta * u_prev, delta * v_prev
         dq_dr = gamma - psi_prev
-        zero = torch.zeros_like(u_prev)
-        A = torch.stack((
-            torch.stack((1 + delta * beta - delta * u_prev * psi_prev, (-delta * omega).expand_as(u_prev),
-                         -delta * u_prev * dq_dr), -1),
-            torch.stack((delta * omega - delta * v_prev * psi_prev, 1 + delta * beta, -delta * v_prev * dq_dr), -1),
-            torch.stack((psi_prev, zero, dq_dr), -1),
-        ), -2)
-        c = torch.stack((torch.full_like(u_prev, delta), zero, zero), -1)
+        A = [diag - du * psi_prev, -delta * omega, -du * dq_dr,
+             delta * omega - dv * psi_prev, diag, -dv * dq_dr,
+             psi_prev, 0.0, dq_dr]
         dp = -delta * omega / torch.sqrt(1.0 - (delta * omega) ** 2)  # d p(omega) / d omega
         s_om, s_b = torch.sign(p["omega"]), torch.sign(p["b_offset"])
-        D = torch.stack((
-            torch.stack((delta * (u_prev * dp - v_prev) * s_om, delta * (u_prev + v_prev * dp) * s_om, zero), -1),
-            torch.stack((-delta * u_prev * s_b, -delta * v_prev * s_b, zero), -1),
-        ), -2)
-        return A, c, D
+        D = [(du * dp - dv) * s_om, (du + dv * dp) * s_om, 0.0, -du * s_b, -dv * s_b, 0.0]
+        return A, [delta, 0.0, 0.0], D
 
 
 MODELS: dict[str, type[Neuron]] = {cls.name: cls for cls in (LIF, ALIF, BRF)}

@@ -123,6 +123,22 @@ def test_loss_on_last_steps_only():
     assert rel(last["layers.0.w_in"], full["layers.0.w_in"]) > 1e-3
 
 
+def test_on_chunk_sees_each_chunk():
+    """The public per-chunk hook: called once per chunk; zeroing the gradient there leaves each chunk's share,
+    and those shares add up to the whole gradient (weights unchanged)."""
+    model, x, y = make_case("brf")
+    whole = gradients(model, x, y, method="hypr", chunk=7)
+    shares = []
+
+    def take(grads):
+        shares.append({k: v.clone() for k, v in grads.items()})
+        for v in grads.values():
+            v.zero_()
+    rest = gradients(model, x, y, method="hypr", chunk=7, on_chunk=take)
+    assert len(shares) == 5 and all(v.abs().max() == 0 for v in rest.values())  # 30 steps: chunks of 7, 7, 7, 7, 2
+    assert_all_close({k: sum(s[k] for s in shares) for k in whole}, whole, 1e-12)
+
+
 def test_bad_arguments_are_clear():
     model, x, y = make_case("lif")
     with pytest.raises(ValueError, match="unknown gradient method"):
@@ -133,6 +149,8 @@ def test_bad_arguments_are_clear():
         gradients(model, x, y, chunk=0)
     with pytest.raises(ValueError, match="loss_steps"):
         gradients(model, x, y, loss_steps=1000)
+    with pytest.raises(ValueError, match="on_chunk"):
+        gradients(model, x, y, method="bptt", on_chunk=print)
 
 
 _PEAK = """

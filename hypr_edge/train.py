@@ -24,6 +24,10 @@ CURRENT_STD = {"lif": 2.0, "alif": 2.0, "brf": 15.0}
 SPIKE_GAIN = {"lif": 1.0, "alif": 1.0, "brf": 10.0}
 
 
+class TrainingDiverged(ArithmeticError):
+    pass
+
+
 @dataclass
 class TrainConfig:
     neuron: str = "brf"
@@ -99,6 +103,9 @@ def train(model: RSNN, data: Dataset, cfg: TrainConfig, progress: bool = True) -
             xb, yb = torch.as_tensor(data.x_train[idx]), torch.as_tensor(data.y_train[idx])
             loss, grads = gradients(model, xb, yb, method=cfg.method, chunk=cfg.chunk,
                                     loss_steps=data.loss_steps, return_loss=True)
+            if not torch.isfinite(loss):  # e.g. a BRF omega trained past delta*omega = 1, where p(omega) is undefined
+                raise TrainingDiverged(f"training diverged in epoch {epoch}, batch {b}: the loss is {float(loss)}; "
+                                       f"try a smaller --lr (now {cfg.lr:g})")
             for name, g in grads.items():
                 params[name].grad = g
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -202,7 +209,10 @@ def run(args) -> int:
     print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test sequences of {data.steps} steps, "
           f"{data.n_inputs} inputs, {data.n_classes} classes")
     model = new_model(cfg, data)
-    metrics = train(model, data, cfg, progress=not args.quiet)
+    try:
+        metrics = train(model, data, cfg, progress=not args.quiet)
+    except TrainingDiverged as err:
+        raise CommandError(str(err)) from None
     export_onnx(model.to_spec(), out / "model.onnx")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_curves(metrics, out / "curves.png")

@@ -69,3 +69,12 @@ def test_brf_starts_resonating_in_the_task_band():
     assert freq.max() - freq.min() > 0.05  # spread over the band, not one frequency
     lif = new_model(TrainConfig(neuron="lif", hidden=[32]), data)  # other neurons: unchanged initialisation
     assert not hasattr(lif.layers[0], "omega")
+
+
+def test_diverging_training_stops_with_a_clear_message():
+    """A BRF whose omega is pushed past delta*omega = 1 has an undefined p(omega): say so, don't train on NaN."""
+    from hypr_edge.train import TrainConfig, TrainingDiverged, new_model, train
+    data = load_task("resonance", n_train=64, n_test=32, steps=40)
+    cfg = TrainConfig(neuron="brf", hidden=[8], epochs=3, lr=1e4, chunk=8)
+    with pytest.raises(TrainingDiverged, match="training diverged in epoch .* try a smaller --lr"):
+        train(new_model(cfg, data), data, cfg, progress=False)

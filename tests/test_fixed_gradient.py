@@ -3,45 +3,13 @@ network (docs/fixed-point.md §10). With the learning rate 0 the weights stay pu
 gradients over a stream is the gradient of the whole stream, eligibility carries included."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypr_edge.fixed.emulator import Emulator            # noqa: E402
-from hypr_edge.fixed.quantize import quantize            # noqa: E402
-from hypr_edge.fixed.random_models import random_spec    # noqa: E402
-from hypr_edge.fixed.spec import FQ                      # noqa: E402
+from hypr_edge.fixed.gradient_check import fixed_vs_float  # noqa: E402
 
 COSINE_FLOOR = 0.99
-FIGURES: list[float] = []
-
-
-def fixed_vs_float(neuron, recurrent, chunk, steps, seed, n_in=6, n=12, n_out=3, weight_scale=None):
-    from hypr_edge.gradient_methods import gradients
-    from hypr_edge.model import model_from_spec
-    rng = np.random.default_rng(seed)
-    # BRF integrates delta * I per step: it needs ~50x larger currents to spike
-    scale = weight_scale or (100.0 if neuron == "brf" else 2.0)
-    spec = random_spec(rng, neuron, n_in, n, n_out, recurrent, weight_scale=scale)
-    x = (rng.random((1, steps, n_in)) < 0.3) * 1.0
-    y = int(rng.integers(0, n_out))
-    qm = quantize(spec, calib_x=x, chunk=chunk, learn="all", lr=0.0)
-    xq = qm.quantize_inputs(x)
-    tr = Emulator(qm, batch=1, learn=True).run(xq, np.full((1, steps), y), keep=("spikes",))
-    g_h = sum(g["hidden"][0] for g in tr["grads"]) / 2.0 ** FQ
-    g_o = sum(g["readout"][0] for g in tr["grads"]) / 2.0 ** FQ
-    model = model_from_spec(qm.to_spec(), dtype=torch.float64)
-    xf = torch.as_tensor(xq / 2.0 ** qm.formats["fx"])
-    ref = gradients(model, xf, torch.tensor([y]), method="hypr", chunk=chunk)
-    ref = {k: v.detach().numpy() * steps for k, v in ref.items()}      # the loss there is a mean over steps
-    parts = [ref["layers.0.w_in"], ref["layers.0.bias"][:, None]] + ([ref["layers.0.w_rec"]] if recurrent else [])
-    r_h = np.concatenate(parts, axis=1)
-    r_o = np.concatenate([ref["readout.w_out"], ref["readout.b_out"][:, None]], axis=1)
-    cos = lambda a, b: float(a.ravel() @ b.ravel() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-300))
-    a, b = np.concatenate([g_h.ravel(), g_o.ravel()]), np.concatenate([r_h.ravel(), r_o.ravel()])
-    return {"hidden": cos(g_h, r_h), "readout": cos(g_o, r_o), "all": cos(a, b),
-            "rate": float(np.mean(tr["spikes"])), "hidden_norm": float(np.linalg.norm(r_h))}
 
 
 @pytest.mark.parametrize("neuron", ["lif", "alif", "brf"])
@@ -51,7 +19,6 @@ def test_fixed_gradient_matches_float_hypr(neuron, recurrent, chunk, steps):
     worst, rates = 1.0, []
     for seed in range(3):
         r = fixed_vs_float(neuron, recurrent, chunk, steps, seed)
-        FIGURES.append(r["hidden"])
         assert r["readout"] >= COSINE_FLOOR, r
         if r["hidden_norm"] > 1e-9:          # a silent layer has no gradient to compare
             assert r["hidden"] >= COSINE_FLOOR, r

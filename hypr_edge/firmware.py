@@ -168,13 +168,12 @@ class BuildError(Exception):
     pass
 
 
-def build(folder: str | Path, board: str | None = None, jobs: int = 2, extra_cflags: str = "") -> Path:
+def build(folder: str | Path, board: str | None = None, jobs: int = 2) -> Path:
     """`make` in a firmware folder; returns the ELF path."""
     folder = Path(folder)
     if shutil.which("arm-none-eabi-gcc") is None:
         raise BuildError("arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
-    cmd = ["make", "-s", f"-j{jobs}", "-C", str(folder)] + ([f"BOARD={board}"] if board else []) \
-        + ([f"EXTRA_CFLAGS={extra_cflags}"] if extra_cflags else [])
+    cmd = ["make", "-s", f"-j{jobs}", "-C", str(folder)] + ([f"BOARD={board}"] if board else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError(f"firmware build failed in {folder}:\n{r.stdout}\n{r.stderr}")

@@ -97,7 +97,7 @@ def train(model: RSNN, data: Dataset, cfg: TrainConfig, progress: bool = True) -
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(len(data.x_train))
-        losses, correct = [], 0
+        losses = []
         for b in range(n_batches):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             xb, yb = torch.as_tensor(data.x_train[idx]), torch.as_tensor(data.y_train[idx])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from host import protocol as P
-from host.client import Board, BoardError
+from host.client import BoardError
 from host.protocol import Cmd, DecodeError, Decoder, Frame, Nack
 from hypr_edge import firmware as fw
 from hypr_edge.run import QemuSession

@@ -8,7 +8,6 @@ import subprocess
 import threading
 import zlib
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -2,7 +2,6 @@
 Also `hypr-edge verify`."""
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass

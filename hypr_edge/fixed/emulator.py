@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .quantize import QuantizedModel
-from .spec import (A_MAX, FA, FEO, FQ, G1_MAX, G_MAX, psi_eval, rshift_round, sat16, sat32, sat_sym, softmax_eps,
+from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, psi_eval, rshift_round, sat16, sat32, sat_sym, softmax_eps,
                    stochastic_shift, xorshift32_draws, align)
 
 I64 = np.int64

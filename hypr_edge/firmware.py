@@ -15,7 +15,9 @@ from pathlib import Path
 
 from host import protocol
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+from .resources import firmware_dir
+
+FIRMWARE_DIR = firmware_dir()
 RUNTIME_SRCS = ["startup.c", "proto.c", "main.c"]  # plus the board's UART driver
 LOCAL_PLATFORM = FIRMWARE_DIR / "platformio" / "platform-hypr"
 

@@ -11,11 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..codegen.generate import HOST_CFLAGS, _env, template_context
+from ..codegen.generate import HOST_CFLAGS
+from ..codegen.render import _env, template_context
+from ..resources import firmware_dir
 from ..fixed.quantize import QuantizedModel
 from .partition import DEFAULT_BUDGET, Plan, draw_offsets, jump_columns, plan
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware" / "spinnaker"
+FIRMWARE_DIR = firmware_dir() / "spinnaker"
 RUNTIME_FILES = ("spin1_api.h", "spin_core.h", "spin_sim.c")
 ARCHES = {"arm968": ("-mcpu=arm968e-s", "-marm"), "cortex-m4f": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
                                                                  "-mfpu=fpv4-sp-d16")}

@@ -1,6 +1,7 @@
-"""Test accuracy of BRF, ALIF and LIF trained with BPTT and with HYPR on the built-in tasks.
+"""Test accuracy of the neuron models trained with BPTT and with HYPR on the built-in tasks.
 
-Usage: python bench/accuracy.py [--epochs N] [--tasks resonance,digits] [--jobs 2]
+Usage: python bench/accuracy.py [--epochs N] [--tasks resonance,digits] [--models brf,alif,lif] [--jobs 2]
+(--models defaults to every registered neuron model; docs/training.md's figures: --models brf,alif,lif)
 Each (task, model, method) trains from the same initial network and data order; runs go in parallel processes.
 """
 from __future__ import annotations
@@ -26,9 +27,10 @@ def one(job):
 
 
 def main() -> None:
+    from hypr_edge.neurons import NEURONS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="resonance,digits")
-    ap.add_argument("--models", default="brf,alif,lif")
+    ap.add_argument("--models", default=",".join(NEURONS), help="neuron models, comma-separated (default: all)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--chunk", type=int, default=32)

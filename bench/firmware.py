@@ -1,18 +1,24 @@
-"""Firmware costs of a BRF network on Cortex-M (QEMU): flash, RAM, bytes per synapse, worst-case stack, and
+"""Firmware costs of BRF networks on Cortex-M (QEMU): flash, RAM, bytes per synapse, worst-case stack, and
 deterministic instructions per time step for inference, HYPR learning at lambda = 8, 32, 128 and the
-step-by-step forward rule (lambda = 1).
+step-by-step forward rule (lambda = 1), with instructions per needed multiply-accumulate.
 
-    python bench/firmware.py [--hidden 64] [--inputs 16] [--boards mps2-an386,mps2-an385]
+    python bench/firmware.py [--sizes 16-64-4,80-120-12] [--boards mps2-an385,mps2-an386,mps2-an500]
 
 Instruction counts: QEMU runs with -icount shift=0 (one instruction = 1 ns of virtual time) and the firmware
-counts SysTick ticks (core clock) over a TIMING run of whole buffers of steps, started on a tick edge, so
-instructions = ticks * 1e9 / tick_hz, within one tick (40 instructions on mps2, ~6 on netduinoplus2) per run
-of hundreds of steps. Learning runs put a label on every step; their cost includes the chunk updates.
+counts SysTick ticks (core clock) over TIMING runs, so instructions = ticks * 1e9 / tick_hz, within one tick (40
+instructions on mps2) per run. Every figure is timed over STEPS = 256 steps from a reset state, i.e. whole chunks
+at every lambda (256 is a multiple of each), fed through the device's input buffer in as many runs as it takes.
+Learning runs put a label on every step; their cost includes every chunk update of the 256 steps.
 
-The chunk update sums a spike column only over the steps where it is 1, so its cost grows with the spike rate
-(printed, hidden spikes per neuron and step, measured in one more learning run at lambda = 32). The random
-network of the main table hardly spikes; a second one with the same sizes and 60x the weight scale (a few % of
-spikes) is measured at lambda = 32 as the "active" row.
+Needed MACs: the multiply-accumulates a step strictly needs, counted from the spikes the device actually
+produced in a recorded inference run of the same 256 steps: every input (all n_in of them, zero or not: a dense
+sensor stream's current needs each input) and the bias for each hidden neuron, one recurrent column per neuron
+that spiked at the previous step, and for each output the bias and one column per neuron that spiked at this
+step: N (n_in + 1) + N S_{t-1} + C (S_t + 1). "insn/MAC" = inference instructions / needed MACs.
+
+The chunk update and the event-driven step cost more when neurons spike. The random network of each size
+("quiet") hardly spikes; a second one with the same sizes and 60x the weight scale ("active", a few % of spikes
+per neuron and step) is measured at lambda = 32 too.
 """
 from __future__ import annotations
 
@@ -24,31 +30,42 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hypr_edge import firmware as fw  # noqa: E402
+from hypr_edge.targets import cortex_m as fw  # noqa: E402
 from hypr_edge.fixed.quantize import quantize  # noqa: E402
 from hypr_edge.fixed.random_models import random_qmodel, random_spec  # noqa: E402
-from hypr_edge.run import QemuSession  # noqa: E402
+from hypr_edge.qemu import QemuSession  # noqa: E402
+from hypr_edge.targets.boards import BOARDS  # noqa: E402
 
 LAMBDAS = (8, 32, 128)
-TARGET_OF = {b: s.cpu for b, s in fw.BOARDS.items()}
+REF = 32                      # the reference chunk length: sizes, inference, the active network, the ratio
+STEPS = 256                   # timed steps per figure: whole chunks at every lambda of LAMBDAS and 1
+TARGET_OF = {b: s.cpu for b, s in BOARDS.items()}
 
 
-def insns_per_step(dev, x: np.ndarray, learn: bool, repeats: int = 2) -> float:
-    """Mean instructions per step over `repeats` TIMING runs of the whole input buffer."""
-    info = dev.info
-    n = min(info.buf_steps, len(x))
-    dev.load_input(0, x[:n])
-    dev.reset()
-    ticks = sum(dev.run(0, n, learn=learn, label=(i % info.n_out) if learn else -1, timing=True).ticks
-                for i in range(repeats))
-    return ticks * 1e9 / dev.stats().tick_hz / (n * repeats)
+def timed_steps(dev, x: np.ndarray, learn: bool) -> tuple[float, int, int]:
+    """Run x (STEPS, n_in) from a reset state through the input buffer, TIMING. Returns (instructions per step,
+    and for an inference run the hidden spikes of a recorded repeat of the same steps: total, last step's)."""
+    per = dev.info.buf_steps
+    ticks = spikes = 0
+    for record in ((False,) if learn else (True, False)):
+        dev.reset()
+        for a in range(0, len(x), per):
+            b = min(len(x), a + per)
+            dev.load_input(0, x[a:b])
+            r = dev.run(0, b - a, learn=learn, label=(a // per) % dev.info.n_out if learn else -1, timing=not record)
+            if record:
+                spikes += r.spikes
+            else:
+                ticks += r.ticks
+        if record:
+            last = int(dev.read_tensor("spikes").sum())
+    insns = ticks * 1e9 / dev.stats().tick_hz / len(x)
+    return (insns, spikes, last) if not learn else (insns, 0, 0)
 
 
-def spike_rate(dev, x: np.ndarray, hidden: int) -> float:
-    """Hidden spikes per neuron and step in one more (recorded) learning run of the input buffer."""
-    info = dev.info
-    n = min(info.buf_steps, len(x))
-    return dev.run(0, n, learn=True, label=0, timing=False).spikes / (n * hidden)
+def needed_macs(n_in: int, hidden: int, n_out: int, steps: int, spikes: int, last: int) -> int:
+    """N (n_in + 1) + N S_{t-1} + C (S_t + 1) summed over the steps (S_0 = 0 after the reset)."""
+    return steps * hidden * (n_in + 1) + hidden * (spikes - last) + n_out * (spikes + steps)
 
 
 def active_qmodel(n_in: int, hidden: int, n_out: int, lam: int, learn: str):
@@ -59,70 +76,89 @@ def active_qmodel(n_in: int, hidden: int, n_out: int, lam: int, learn: str):
                     lr=0.05)
 
 
-def measure(board: str, n_in: int, hidden: int, n_out: int, learn: str, workdir: Path, progress) -> dict:
-    rng = np.random.default_rng(0)
-    x = None
-    row = {"board": board}
+def measure(board: str, size: tuple[int, int, int], learn: str, workdir: Path, progress) -> dict:
+    n_in, hidden, n_out = size
+    row = {"board": board, "size": size}
     builds = [(lam, random_qmodel(np.random.default_rng(1), "brf", n_in, hidden, n_out, True, lam, learn), "")
               for lam in (1, *LAMBDAS)]
-    builds.append((LAMBDAS[1], active_qmodel(n_in, hidden, n_out, LAMBDAS[1], learn), "active_"))
+    builds.append((REF, active_qmodel(n_in, hidden, n_out, REF, learn), "active_"))
+    x = None
     for lam, qm, key in builds:
         if x is None:
-            x = qm.quantize_inputs((rng.random((256, n_in)) < 0.3).astype(float)).astype(np.int16)
-        folder = fw.write_firmware(workdir / f"{board}-{key}l{lam}", target=TARGET_OF[board], board=board, qmodel=qm)
-        elf = fw.build(folder, board)
+            rng = np.random.default_rng(0)
+            x = qm.quantize_inputs((rng.random((STEPS, n_in)) < 0.3).astype(float)).astype(np.int16)
+        folder = fw.write_firmware(workdir / f"{board}-{n_in}-{hidden}-{key}l{lam}", target=TARGET_OF[board],
+                                   board=board, qmodel=qm)
+        elf = fw.build_firmware(folder, board)
         with QemuSession(elf, board) as q:
             dev = q.connect(timeout=20)
-            if lam == LAMBDAS[1]:  # sizes, inference and spike rate at the reference lambda
+            if lam == REF:  # sizes, inference and needed MACs at the reference lambda
                 if not key:
-                    mem = fw.memory_report(elf)
+                    mem = fw.elf_memory_use(elf)
                     syn = hidden * (n_in + 1 + hidden) + n_out * (hidden + 1)
                     row.update(flash=mem["flash"], ram=mem["ram"], bps=mem["ram"] / syn,
                                stack=fw.worst_stack(elf, elf.parent))
-                row[f"{key}infer"] = insns_per_step(dev, x, learn=False)
-            row[f"{key}learn{lam}"] = insns_per_step(dev, x, learn=True)
-            if lam == LAMBDAS[1]:
-                row[f"{key}rate"] = spike_rate(dev, x, hidden)
+                insns, spikes, last = timed_steps(dev, x, learn=False)
+                row[f"{key}infer"] = insns
+                row[f"{key}rate"] = spikes / (STEPS * hidden)
+                row[f"{key}macs"] = needed_macs(n_in, hidden, n_out, STEPS, spikes, last) / STEPS
+            row[f"{key}learn{lam}"] = timed_steps(dev, x, learn=True)[0]
             q.stop(dev)
             dev.close()
         progress.update(1)
     return row
 
 
+def parse_size(text: str) -> tuple[int, int, int]:
+    try:
+        n_in, hidden, n_out = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise SystemExit(f"bad size {text!r}: expected inputs-hidden-outputs, e.g. 80-120-12")
+    return n_in, hidden, n_out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--inputs", type=int, default=16)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--outputs", type=int, default=4)
-    ap.add_argument("--boards", default="mps2-an386,mps2-an385,mps2-an500")
+    ap.add_argument("--sizes", default="16-64-4,80-120-12", help="inputs-hidden-outputs, comma-separated")
+    ap.add_argument("--boards", default="mps2-an385,mps2-an386,mps2-an500")
     ap.add_argument("--learn", choices=("all", "readout"), default="all", help="what learns on the device")
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
     boards = args.boards.split(",")
-    with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(boards) * (2 + len(LAMBDAS)), desc="builds") as bar:
-        rows = [measure(b, args.inputs, args.hidden, args.outputs, args.learn, Path(tmp), bar) for b in boards]
-    lam = LAMBDAS[1]
-    print(f"\nBRF {args.inputs}-{args.hidden}-{args.outputs}, recurrent, "
-          f"{'hidden and readout' if args.learn == 'all' else 'readout'} learning; sizes at lambda = {lam}; "
-          f"instructions per time step; spikes per hidden neuron and step at lambda = {lam}")
-    head = (f"{'board':<14}{'flash B':>9}{'RAM B':>9}{'RAM B/syn':>10}{'stack B':>8}{'spikes':>8}{'infer':>9}"
-            + "".join(f"{'HYPR l=' + str(k):>12}" for k in LAMBDAS) + f"{'fwd l=1':>10}{'l=32/inf':>10}")
+    unknown = [b for b in boards if b not in BOARDS]
+    if unknown:
+        raise SystemExit(f"unknown board(s) {', '.join(unknown)}; known: {', '.join(BOARDS)}")
+    with tempfile.TemporaryDirectory() as tmp, \
+            tqdm(total=len(sizes) * len(boards) * (2 + len(LAMBDAS)), desc="builds") as bar:
+        rows = [measure(b, s, args.learn, Path(tmp), bar) for s in sizes for b in boards]
+    what = "hidden and readout" if args.learn == "all" else "readout"
+    print(f"\nBRF, recurrent, {what} learning; sizes at lambda = {REF}; instructions per time step over {STEPS} steps "
+          f"(whole chunks); spikes per hidden neuron and step (inference); MACs = needed MACs per step "
+          f"(all inputs, bias, spiking recurrent columns, readout of spiking neurons)")
+    head = (f"{'size':<11}{'board':<12}{'flash B':>8}{'RAM B':>8}{'B/syn':>7}{'stack':>6}{'spikes':>7}{'MACs':>7}"
+            f"{'infer':>8}{'insn/MAC':>9}" + "".join(f"{'HYPR l=' + str(k):>11}" for k in LAMBDAS)
+            + f"{'fwd l=1':>10}{'l=32/inf':>9}")
+    print(head)
+    print("-" * len(head))
+    name = lambda r: "-".join(map(str, r["size"]))
+    for r in rows:
+        print(f"{name(r):<11}{r['board']:<12}{r['flash']:>8}{r['ram']:>8}{r['bps']:>7.2f}{r['stack']:>6}"
+              f"{r['rate']:>7.3f}{r['macs']:>7.0f}{r['infer']:>8.0f}{r['infer'] / r['macs']:>9.2f}"
+              + "".join(f"{r[f'learn{k}']:>11.0f}" for k in LAMBDAS)
+              + f"{r['learn1']:>10.0f}{r[f'learn{REF}'] / r['infer']:>9.2f}")
+    print(f"\nactive networks (weights x 60), lambda = {REF}:")
+    head = (f"{'size':<11}{'board':<12}{'spikes':>7}{'MACs':>7}{'infer':>8}{'insn/MAC':>9}"
+            f"{'HYPR l=' + str(REF):>11}{'l=32/inf':>9}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['board']:<14}{r['flash']:>9}{r['ram']:>9}{r['bps']:>10.2f}{r['stack']:>8}{r['rate']:>8.3f}"
-              f"{r['infer']:>9.0f}" + "".join(f"{r[f'learn{k}']:>12.0f}" for k in LAMBDAS)
-              + f"{r['learn1']:>10.0f}{r[f'learn{lam}'] / r['infer']:>10.2f}")
-    print(f"\nactive network (weights x 60), lambda = {lam}:")
-    head = f"{'board':<14}{'spikes':>8}{'infer':>9}{'HYPR l=' + str(lam):>12}{'l=32/inf':>10}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['board']:<14}{r['active_rate']:>8.3f}{r['active_infer']:>9.0f}{r[f'active_learn{lam}']:>12.0f}"
-              f"{r[f'active_learn{lam}'] / r['active_infer']:>10.2f}")
-    worst = max(max(r[f"learn{lam}"] / r["infer"], r[f"active_learn{lam}"] / r["active_infer"]) for r in rows)
-    print(f"\ngoal: HYPR learning at lambda = {lam} <= 2x inference per step: "
+        print(f"{name(r):<11}{r['board']:<12}{r['active_rate']:>7.3f}{r['active_macs']:>7.0f}{r['active_infer']:>8.0f}"
+              f"{r['active_infer'] / r['active_macs']:>9.2f}{r[f'active_learn{REF}']:>11.0f}"
+              f"{r[f'active_learn{REF}'] / r['active_infer']:>9.2f}")
+    worst = max(max(r[f"learn{REF}"] / r["infer"], r[f"active_learn{REF}"] / r["active_infer"]) for r in rows)
+    print(f"\ngoal: HYPR learning at lambda = {REF} <= 2x inference per step: "
           f"{'met' if worst <= 2 else 'NOT met'} (worst {worst:.2f}x)")
     return 0
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hypr_edge.codegen.build import build_host
-from hypr_edge.codegen.generate import generate
+from hypr_edge.targets.registry import generate
 from hypr_edge.codegen.memory import memory_report
 from hypr_edge.codegen.verify import Stream, write_input
 from hypr_edge.fixed.emulator import Emulator

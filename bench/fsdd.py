@@ -1,10 +1,11 @@
 """Spoken digits (FSDD) benchmark, docs/adaptation.md:
-1. test accuracy on the conventional take split (takes 0-4 test) for BRF/ALIF/LIF x BPTT/HYPR;
+1. test accuracy on the conventional take split (takes 0-4 test) for the neuron models (default: every registered
+   one; the figures of docs/adaptation.md: --neurons brf,alif,lif) x BPTT/HYPR;
 2. per held-out speaker: pretrain in float on the five others, quantize, learn on-device (emulator, one streaming
    pass over the speaker's takes 5-49) and in float (same stream, rule and rate); the speaker's test accuracy
    (takes 0-4) before and after, float and fixed point, learning all weights and the readout only.
 
-Usage: python bench/fsdd.py [--data ../shared/data/fsdd] [--quick] [--jobs 2] [--only split|adapt]
+Usage: python bench/fsdd.py [--data ../shared/data/fsdd] [--quick] [--jobs 2] [--only split|adapt] [--neurons brf,lif]
 Writes runs/bench-fsdd/{split.json, adapt.json, adapt/{results.json, accuracy.png, raster.png, ...}}. Each run uses one torch thread; --jobs runs that many in parallel.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS, METHODS = ("brf", "alif", "lif"), ("bptt", "hypr")
+METHODS = ("bptt", "hypr")
 
 
 def split_job(job):
@@ -66,6 +67,7 @@ def sweep(data_path, speaker, cfg, out) -> None:
 
 def main() -> None:
     from hypr_edge.adapt import AdaptConfig, plot_accuracy, table, write_outputs
+    from hypr_edge.neurons import NEURONS
     from hypr_edge.tasks.fsdd import list_recordings, speakers_of
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fsdd"))
@@ -78,7 +80,12 @@ def main() -> None:
                                                        "speaker (reuses its pretrained model from an adapt run)")
     ap.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1: the cores are shared)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-fsdd"))
+    ap.add_argument("--neurons", help=f"neuron models of the take split, comma-separated (default all: "
+                                      f"{','.join(NEURONS)})")
     args = ap.parse_args()
+    models = args.neurons.split(",") if args.neurons else list(NEURONS)
+    if any(m not in NEURONS for m in models):
+        ap.error(f"--neurons: choose from {', '.join(NEURONS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     d = AdaptConfig()
@@ -90,14 +97,14 @@ def main() -> None:
     pool = ProcessPoolExecutor(args.jobs)
 
     if args.only != "adapt":
-        jobs = [(args.data, m, meth, epochs, hidden, lr, chunk, 0) for m in MODELS for meth in METHODS]
+        jobs = [(args.data, m, meth, epochs, hidden, lr, chunk, 0) for m in models for meth in METHODS]
         res = {}
         for job, acc, best, secs, n_test in tqdm(pool.map(split_job, jobs), total=len(jobs), desc="take split"):
             res[(job[1], job[2])] = (acc, best, secs)
         print(f"\n1. take split (takes 0-4 test, {n_test} utterances): test accuracy after {epochs} epochs, "
               f"hidden {hidden}, Adam lr {lr:g}, HYPR chunk {chunk} (best epoch in brackets)")
         print(f"{'model':6s} {'BPTT':>16s} {'HYPR':>16s} {'HYPR-BPTT':>10s}")
-        for m in MODELS:
+        for m in models:
             (b, bb, bs), (h, hb, hs) = res[(m, "bptt")], res[(m, "hypr")]
             print(f"{m:6s} {100 * b:6.1f}% ({100 * bb:4.1f}%) {100 * h:6.1f}% ({100 * hb:4.1f}%) {100 * (h - b):+9.1f}"
                   f"   ({bs:.0f} s / {hs:.0f} s)")

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypr_edge.codegen.verify import Stream, compare, run_emulator  # noqa: E402
 from hypr_edge.fixed.random_models import random_qmodel  # noqa: E402
+from hypr_edge.neurons import NEURONS  # noqa: E402
 from hypr_edge.spinnaker.generate import Report, arm_sizes, build_sim, generate_spinnaker, run_sim  # noqa: E402
 
 N_IN, N_HIDDEN, N_OUT = 80, 120, 12
@@ -25,7 +26,7 @@ FLOAT_EPROP_BYTES = 680 * 1024     # the float e-prop reference on SpiNNaker 2 (
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--neuron", default="lif", choices=("lif", "alif", "brf"))
+    ap.add_argument("--neuron", default="lif", choices=NEURONS)
     ap.add_argument("--chunk", type=int, default=8)
     ap.add_argument("--core-kb", type=float, default=128)
     ap.add_argument("--steps", type=int, default=200, help="steps per stream (2 learning streams)")

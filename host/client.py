@@ -1,4 +1,9 @@
-"""Host side of the board protocol: a `Board` that sends commands over any pyserial URL and checks replies."""
+"""Host side of the board protocol: a `Board` that sends commands over any pyserial URL and checks replies.
+
+Every reply is checked before it is used: its length for the command, and HELLO's sizes (a device reporting
+0 outputs or a 0-step buffer is refused). Whatever the device does (silence, garbage, short or absurd replies,
+closing the link) ends in a ProtocolError (DeviceGone when the link itself broke) or a BoardError (a NACK) with
+a one-line message, within the timeout and retries, never a hang or a struct/numpy error."""
 from __future__ import annotations
 
 import struct
@@ -6,9 +11,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import serial
 
-from host import protocol as P
-from host.protocol import Cmd, Nack, RunFlag
+from . import protocol as P
+from .protocol import Cmd, Nack, RunFlag
 
 
 FRAMING_NACKS = (Nack.BAD_CRC, Nack.BAD_ESCAPE, Nack.TOO_LONG)
@@ -16,6 +22,10 @@ FRAMING_NACKS = (Nack.BAD_CRC, Nack.BAD_ESCAPE, Nack.TOO_LONG)
 
 class ProtocolError(Exception):
     """The link failed: no reply, garbled replies after all retries, or a reply that makes no sense."""
+
+
+class DeviceGone(ProtocolError):
+    """The link itself broke: the device was unplugged, QEMU ended, the socket was closed."""
 
 
 class BoardError(Exception):
@@ -77,11 +87,22 @@ class Stats:
     tick_hz: int
 
 
+def _unpack(fmt: str, data: bytes, what: str, exact: bool = True) -> tuple:
+    """struct.unpack of a reply, or a ProtocolError that says what was short (or long)."""
+    n = struct.calcsize(fmt)
+    if len(data) < n or (exact and len(data) != n):
+        raise ProtocolError(f"malformed {what} from the device: {len(data)} bytes, expected {n}")
+    return struct.unpack(fmt, data[:n])
+
+
+def _text(data: bytes) -> str:
+    """A name sent by the device, printable whatever its bytes."""
+    return "".join(c if c.isprintable() else "?" for c in data.decode("ascii", "replace"))
+
+
 def open_port(url: str, timeout: float = 0.05):
     """Any pyserial URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://. `timeout` is the read poll interval:
     Board keeps its own deadlines, so it stays short."""
-    import serial
-
     try:
         return serial.serial_for_url(url, baudrate=115200, timeout=timeout)
     except (serial.SerialException, ValueError) as err:
@@ -119,6 +140,8 @@ class Board:
                 try:
                     self.ping(b"sync")
                     return
+                except DeviceGone:
+                    raise
                 except ProtocolError:
                     if time.monotonic() > deadline:
                         raise ProtocolError(f"device does not answer (waited {timeout:.1f} s)") from None
@@ -126,7 +149,10 @@ class Board:
             self.timeout, self.retries = saved
 
     def close(self) -> None:
-        self.port.close()
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass   # already gone
 
     def __enter__(self):
         return self
@@ -135,16 +161,29 @@ class Board:
         self.close()
 
     # -- transport ---------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as err:
+            raise DeviceGone(f"lost the link to the device ({err})") from None
+
+    def _read(self, n: int | None = None) -> bytes:
+        """n bytes, or what is waiting (at least one: blocks up to the port's poll interval)."""
+        try:
+            return self.port.read(n or max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError) as err:
+            raise DeviceGone(f"lost the link to the device ({err})") from None
+
     def request(self, cmd: int, payload: bytes = b"") -> bytes:
         self.seq = (self.seq + 1) & 0xFF
         wire = P.encode(P.Frame(self.seq, cmd, payload))
         for _attempt in range(self.retries + 1):
-            self.port.write(wire)
+            self._write(wire)
             reply = self._wait_reply(self.seq)
             if reply is None:
                 continue
             if reply.cmd == Cmd.NACK:
-                reason, rcmd, detail = struct.unpack(P.NACK_FMT, reply.payload[:4])
+                reason, rcmd, detail = _unpack(P.NACK_FMT, reply.payload, "NACK")
                 if reason in FRAMING_NACKS:  # our frame arrived damaged: send it again
                     self.garbled_requests += 1
                     continue
@@ -158,15 +197,14 @@ class Board:
         """The next frame from the device, whatever its sequence number (None on timeout or a garbled frame)."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            for ev in self.decoder.feed(self.port.read(1)):
+            for ev in self.decoder.feed(self._read(1)):
                 return ev if isinstance(ev, P.Frame) else None
         return None
 
     def _wait_reply(self, seq: int) -> P.Frame | None:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            data = self.port.read(max(1, self.port.in_waiting))
-            for ev in self.decoder.feed(data):
+            for ev in self.decoder.feed(self._read()):
                 if isinstance(ev, P.DecodeError):
                     self.garbled_replies += 1
                     return None
@@ -181,8 +219,17 @@ class Board:
     def hello(self) -> HelloInfo:
         data = self.request(Cmd.HELLO)
         n = struct.calcsize(P.HELLO_FMT)
-        self._hello = HelloInfo(*struct.unpack(P.HELLO_FMT, data[:n]), board=data[n:].decode("ascii", "replace"))
-        return self._hello
+        info = HelloInfo(*_unpack(P.HELLO_FMT, data, "HELLO reply", exact=False), board=_text(data[n:]))
+        if info.version != P.VERSION:
+            raise ProtocolError(f"device reports protocol version {info.version}, host {P.VERSION}")
+        zero = [f for f in ("n_in", "n_hidden", "n_out", "chunk", "buf_steps") if getattr(info, f) == 0]
+        if zero:
+            raise ProtocolError(f"device reports {' and '.join(f + ' = 0' for f in zero)}: not a usable model")
+        if info.max_payload < P.MAX_PAYLOAD:
+            raise ProtocolError(f"device accepts payloads of {info.max_payload} bytes, the host sends up to "
+                                f"{P.MAX_PAYLOAD}")
+        self._hello = info
+        return info
 
     @property
     def info(self) -> HelloInfo:
@@ -194,8 +241,10 @@ class Board:
     def tensor_info(self, index: int) -> TensorInfo:
         data = self.request(Cmd.TENSOR_INFO, struct.pack("<H", index))
         n = struct.calcsize(P.TENSOR_INFO_FMT)
-        eb, sg, wr, _pad, count = struct.unpack(P.TENSOR_INFO_FMT, data[:n])
-        return TensorInfo(index, data[n:].decode("ascii", "replace"), eb, bool(sg), bool(wr), count)
+        eb, sg, wr, _pad, count = _unpack(P.TENSOR_INFO_FMT, data, "TENSOR_INFO reply", exact=False)
+        if eb not in (1, 2, 4, 8):
+            raise ProtocolError(f"device reports tensor {index} with {eb}-byte elements")
+        return TensorInfo(index, _text(data[n:]), eb, bool(sg), bool(wr), count)
 
     def tensors(self) -> dict[str, TensorInfo]:
         if self._tensors is None:
@@ -203,12 +252,10 @@ class Board:
         return self._tensors
 
     def _tensor(self, name: str | int) -> TensorInfo:
-        if isinstance(name, int):
-            return next(t for t in self.tensors().values() if t.index == name)
-        try:
-            return self.tensors()[name]
-        except KeyError:
-            raise KeyError(f"no tensor {name!r} on the device (has {', '.join(self.tensors())})") from None
+        found = [t for t in self.tensors().values() if (t.index if isinstance(name, int) else t.name) == name]
+        if not found:
+            raise ProtocolError(f"no tensor {name!r} on the device (has {', '.join(self.tensors()) or 'none'})")
+        return found[0]
 
     def read_tensor(self, name: str | int) -> np.ndarray:
         t = self._tensor(name)
@@ -216,7 +263,11 @@ class Board:
         parts = []
         for off in range(0, t.count, per):
             n = min(per, t.count - off)
-            parts.append(self.request(Cmd.READ_TENSOR, struct.pack(P.TENSOR_REQ_FMT, t.index, 0, off, n)))
+            part = self.request(Cmd.READ_TENSOR, struct.pack(P.TENSOR_REQ_FMT, t.index, 0, off, n))
+            if len(part) != n * t.elem_bytes:
+                raise ProtocolError(f"malformed READ_TENSOR reply from the device: {len(part)} bytes, "
+                                    f"expected {n * t.elem_bytes}")
+            parts.append(part)
         return np.frombuffer(b"".join(parts), dtype=t.dtype).copy()
 
     def write_tensor(self, name: str | int, values, offset: int = 0) -> None:
@@ -239,27 +290,44 @@ class Board:
 
     def run(self, start: int, n: int, *, learn: bool = False, label: int = P.NO_LABEL,
             reset_state: bool = False, end_chunk: bool = False, timing: bool = False) -> RunResult:
+        """Steps [start, start + n) of the input buffer. Only a learning run changes weights: end_chunk (apply the
+        buffered partial chunk's update) is part of learning and needs learn=True (docs/protocol.md)."""
+        if end_chunk and not learn:
+            raise ValueError("end_chunk applies a learning update: it needs learn=True")
         flags = (RunFlag.LEARN if learn else 0) | (RunFlag.RESET_STATE if reset_state else 0) \
             | (RunFlag.END_CHUNK if end_chunk else 0) | (RunFlag.TIMING if timing else 0)
         data = self.request(Cmd.RUN, struct.pack(P.RUN_REQ_FMT, int(flags), 0, start, n, label))
-        steps, _pad, spikes, ticks = struct.unpack(P.RUN_REPLY_FMT, data)
+        steps, _pad, spikes, ticks = _unpack(P.RUN_REPLY_FMT, data, "RUN reply")
+        if steps != n:
+            raise ProtocolError(f"device ran {steps} steps, asked for {n}")
         return RunResult(steps, spikes, ticks)
 
     def read_outputs(self, start: int, n: int) -> np.ndarray:
         n_out = self.info.n_out
         per = max(1, P.MAX_PAYLOAD // (4 * n_out))
-        parts = [self.request(Cmd.READ_OUTPUTS, struct.pack(P.RANGE_FMT, s, min(per, start + n - s)))
-                 for s in range(start, start + n, per)]
+        parts = []
+        for s in range(start, start + n, per):
+            k = min(per, start + n - s)
+            part = self.request(Cmd.READ_OUTPUTS, struct.pack(P.RANGE_FMT, s, k))
+            if len(part) != 4 * k * n_out:
+                raise ProtocolError(f"malformed READ_OUTPUTS reply from the device: {len(part)} bytes, "
+                                    f"expected {4 * k * n_out}")
+            parts.append(part)
         return np.frombuffer(b"".join(parts), dtype="<i4").reshape(n, n_out).copy()
 
     def stats(self) -> Stats:
-        return Stats(*struct.unpack(P.STATS_FMT, self.request(Cmd.STATS)))
+        return Stats(*_unpack(P.STATS_FMT, self.request(Cmd.STATS), "STATS reply"))
 
     def spike_counts(self) -> np.ndarray:
         n = self.info.n_hidden
         per = P.MAX_PAYLOAD // 4
-        parts = [self.request(Cmd.SPIKE_COUNTS, struct.pack(P.RANGE_FMT, s, min(per, n - s)))
-                 for s in range(0, n, per)]
+        parts = []
+        for s in range(0, n, per):
+            part = self.request(Cmd.SPIKE_COUNTS, struct.pack(P.RANGE_FMT, s, min(per, n - s)))
+            if len(part) != 4 * min(per, n - s):
+                raise ProtocolError(f"malformed SPIKE_COUNTS reply from the device: {len(part)} bytes, "
+                                    f"expected {4 * min(per, n - s)}")
+            parts.append(part)
         return np.frombuffer(b"".join(parts), dtype="<u4").copy()
 
     def clear_stats(self) -> None:
@@ -280,6 +348,8 @@ class Board:
         the last partial chunk at the end (hypr_end_chunk)."""
         T = x.shape[0]
         info = self.info
+        if x.ndim != 2 or x.shape[1] != info.n_in:
+            raise ValueError(f"x must be (steps, {info.n_in}) for this device, got {x.shape}")
         per_load = info.buf_steps
         first_loss = 0 if loss_steps is None else max(0, T - loss_steps)
         outputs, ticks = [], 0

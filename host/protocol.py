@@ -60,7 +60,7 @@ class Nack(enum.IntEnum):
 class RunFlag(enum.IntFlag):
     LEARN = 1             # hypr_learn_step instead of hypr_step
     RESET_STATE = 2       # hypr_reset_state() before the first step
-    END_CHUNK = 4         # hypr_end_chunk() after the last step (learning: apply a partial chunk)
+    END_CHUNK = 4         # hypr_end_chunk() after the last step: apply a partial chunk (only with LEARN)
     TIMING = 8            # record no outputs or spike counts: the run's ticks then count the model alone
 
 

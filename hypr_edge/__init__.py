@@ -1,7 +1,10 @@
 """hypr-edge: recurrent spiking networks from training (BPTT, HYPR) to fixed-point C that learns on-device."""
 from __future__ import annotations
 
+from .resources import map_checkout_host
+
 __version__ = "0.1.0"
+map_checkout_host()  # in a source checkout, hypr_edge.host is the top-level host/ folder
 
 # Public API, imported on first use so that light tools (the CLI's --help, the emulator) do not pay for torch.
 _LAZY = {

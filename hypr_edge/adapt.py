@@ -8,6 +8,7 @@ two gains can be compared.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import shutil
@@ -19,10 +20,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .fixed.quantize import LEARN_MODES, QuantizedModel, quantize
+from .errors import CommandError
+from .fixed.emulator import Emulator
+from .fixed.quantize import LEARN_MODES, QuantizedModel, QuantizeError, quantize
 from .gradient_methods import gradients
+from .host.protocol import ResetMode
 from .model import RSNN, model_from_spec
+from .onnx_io import export_onnx, load_onnx
+from .qemu import QemuError, QemuSession, resolve_elf
+from .targets.cortex_m import FirmwareBuildError, build_firmware
+from .targets.registry import generate
+from .tasks.fsdd import fsdd_speaker_split, list_recordings, speakers_of
 from .train import TrainConfig, evaluate, new_model, train
+from .train import config_from_args as train_config
 
 # Parameters the device learns in each mode (docs/fixed-point.md §2, §9): theta is never learned on the device.
 LEARNED = {"readout": ("readout.w_out", "readout.b_out"),
@@ -53,7 +63,6 @@ def step_labels(y: np.ndarray, steps: int, loss_steps: int | None) -> np.ndarray
 
 def fixed_outputs(qm: QuantizedModel, x: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Integer inference of float inputs (n, T, n_in): readout (n, T, C) in Q.fs and hidden spikes (n, T, N)."""
-    from .fixed.emulator import Emulator
     outs, spikes = [], []
     for i in range(0, len(x), batch):
         xq = qm.quantize_inputs(x[i:i + batch])
@@ -75,7 +84,6 @@ def fixed_adapt(qm: QuantizedModel, x: np.ndarray, y: np.ndarray, loss_steps: in
     """Stream (n, T) utterances once through one emulated device in learning mode; returns the model with the
     learned weights. The device resets its neuron state (not its weights) at the start of every utterance and
     applies the last partial chunk at its end, as the host would with hypr_reset_state / hypr_end_chunk."""
-    from .fixed.emulator import Emulator
     emu = Emulator(qm, batch=1, learn=True)
     xq, lab = qm.quantize_inputs(x), step_labels(y, x.shape[1], loss_steps)
     for i in tqdm(range(len(x)), desc=desc, unit="utt", disable=not progress, leave=False):
@@ -127,13 +135,9 @@ def qemu_adapt(qm: QuantizedModel, learned: QuantizedModel, ada, folder: Path, t
     """The same scenario on the Cortex-M firmware in QEMU, over the board protocol: test takes before, one
     learning pass over the adaptation takes, the learned weights read back and compared with the emulator's
     (`learned`), test takes after. Needs arm-none-eabi-gcc and qemu-system-arm."""
-    from host.protocol import ResetMode
-    from . import firmware as fw
-    from .codegen.generate import generate
-    from .run import QemuSession, resolve_elf
     generate(qm, folder, target)
     elf, board_name = resolve_elf(str(folder), None)
-    fw.build(folder, board_name)
+    build_firmware(folder, board_name)
     xt, xa = qm.quantize_inputs(ada.x_test).astype(np.int16), qm.quantize_inputs(ada.x_train).astype(np.int16)
     k = ada.loss_steps or ada.steps
     session = QemuSession(elf, board_name).start()
@@ -165,8 +169,6 @@ def qemu_adapt(qm: QuantizedModel, learned: QuantizedModel, ada, folder: Path, t
 def adapt_speaker(data, speaker: str, cfg: AdaptConfig, out: Path, model_path: str | None = None,
                   progress: bool = True, split=None, qemu: bool = False) -> dict:
     """The whole scenario for one held-out speaker; writes out/{speaker}/model.onnx and model.q.npz."""
-    from .onnx_io import export_onnx, load_onnx
-    from .tasks.fsdd import fsdd_speaker_split
     torch.set_num_threads(1)   # long single-stream loops: one thread is as fast and leaves the other core free
     t0 = time.perf_counter()
     pre, ada = split if split is not None else fsdd_speaker_split(data, speaker, seed=cfg.train.seed)
@@ -226,7 +228,7 @@ def adapt_speaker(data, speaker: str, cfg: AdaptConfig, out: Path, model_path: s
 
 
 def plot_accuracy(results: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy, and only the plots need it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = [r["speaker"] for r in results]
@@ -264,7 +266,6 @@ def plot_raster(x: np.ndarray, spikes: np.ndarray, title: str, path: Path) -> No
 
 def write_outputs(results: list[dict], cfg: AdaptConfig, out: Path, data, raster_speaker: str) -> list[Path]:
     """results.json, accuracy.png, and raster.png of the first test utterance of `raster_speaker` after learning."""
-    from .tasks.fsdd import fsdd_speaker_split
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"config": asdict(cfg), "speakers": results}, indent=2))
     plot_accuracy(results, out / "accuracy.png")
@@ -321,9 +322,6 @@ def add_arguments(p) -> None:
 
 
 def config_from_args(args) -> AdaptConfig:
-    from .cli import CommandError
-    from .train import config_from_args as train_config
-    import argparse
     tc = train_config(argparse.Namespace(**dict(vars(args), no_recurrent=False, alpha_out=0.9, batch_size=32)))
     if args.device_chunk < 1:
         raise CommandError("--device-chunk must be >= 1")
@@ -335,11 +333,6 @@ def config_from_args(args) -> AdaptConfig:
 
 
 def run(args) -> int:
-    from .cli import CommandError
-    from .firmware import BuildError
-    from .fixed.quantize import QuantizeError
-    from .run import QemuError
-    from .tasks.fsdd import list_recordings, speakers_of
     cfg = config_from_args(args)
     try:
         known = speakers_of(list_recordings(args.data))
@@ -360,7 +353,7 @@ def run(args) -> int:
     for s in tqdm(speakers, desc="speakers", unit="spk", disable=args.quiet or len(speakers) == 1):
         try:
             results.append(adapt_speaker(args.data, s, cfg, out, args.model, progress=not args.quiet, qemu=args.qemu))
-        except (ValueError, QuantizeError, FileNotFoundError, BuildError, QemuError) as err:
+        except (ValueError, QuantizeError, FileNotFoundError, FirmwareBuildError, QemuError) as err:
             raise CommandError(str(err)) from None
         r = results[-1]
         print(f"{s}: fixed {100 * r['fixed_before']:.1f}% -> {100 * r['fixed_after']:.1f}%, float "

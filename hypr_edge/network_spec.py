@@ -9,28 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: State variables per neuron, in order (HYPR.md section 2). BRF's r is the refractory value before this step's spike.
-STATE_NAMES: dict[str, tuple[str, ...]] = {
-    "lif": ("u",),
-    "alif": ("u", "a"),
-    "brf": ("u", "v", "r"),
-}
-
-#: Trainable per-neuron parameters (theta), by effective value.
-PARAM_NAMES: dict[str, tuple[str, ...]] = {
-    "lif": ("alpha",),           # membrane decay per step, in (0, 1)
-    "alif": ("alpha", "rho"),    # membrane decay, adaptation decay, in (0, 1)
-    "brf": ("omega", "b_offset"),  # angular frequency (rad per unit time), damping offset b' >= 0
-}
-
-#: Fixed per-model constants and their defaults (HYPR.md section 2).
-DEFAULT_CONSTANTS: dict[str, dict[str, float]] = {
-    "lif": {"threshold": 1.0},
-    "alif": {"b0": 1.0, "beta_a": 1.8},
-    "brf": {"delta": 0.01, "threshold": 1.0, "gamma": 0.9},
-}
-
-NEURONS = tuple(STATE_NAMES)
+from .neurons import MODELS, Neuron
 
 
 class SpecError(ValueError):
@@ -51,7 +30,7 @@ class LayerSpec:
 
 @dataclass
 class NetworkSpec:
-    neuron: str                    # "lif" | "alif" | "brf", shared by all hidden layers
+    neuron: str                    # a registered neuron model (hypr_edge.neurons.MODELS), shared by all hidden layers
     layers: list[LayerSpec]
     w_out: np.ndarray              # (C, N_last)
     b_out: np.ndarray              # (C,)
@@ -60,8 +39,8 @@ class NetworkSpec:
     info: dict[str, str] = field(default_factory=dict)  # free-form metadata (task, input encoding, ...)
 
     def __post_init__(self):
-        if not self.constants:
-            self.constants = dict(DEFAULT_CONSTANTS.get(self.neuron, {}))
+        if not self.constants and self.neuron in MODELS:
+            self.constants = dict(MODELS[self.neuron].default_constants)
         self.validate()
 
     @property
@@ -77,15 +56,20 @@ class NetworkSpec:
         return [layer.size for layer in self.layers]
 
     @property
+    def model(self) -> type[Neuron]:
+        """The neuron model's class (names, defaults); make_neuron(spec.neuron, spec.constants) for its equations."""
+        return MODELS[self.neuron]
+
+    @property
     def state_names(self) -> tuple[str, ...]:
-        return STATE_NAMES[self.neuron]
+        return self.model.state_names
 
     def validate(self) -> None:
-        if self.neuron not in STATE_NAMES:
-            raise SpecError(f"unknown neuron model {self.neuron!r}; expected one of {', '.join(NEURONS)}")
+        if self.neuron not in MODELS:
+            raise SpecError(f"unknown neuron model {self.neuron!r}; expected one of {', '.join(MODELS)}")
         if not self.layers:
             raise SpecError("a network needs at least one hidden layer")
-        missing = set(DEFAULT_CONSTANTS[self.neuron]) - set(self.constants)
+        missing = set(self.model.default_constants) - set(self.constants)
         if missing:
             raise SpecError(f"{self.neuron} constants missing: {sorted(missing)}")
         fan_in = self.layers[0].w_in.shape[1]
@@ -97,7 +81,7 @@ class NetworkSpec:
                 raise SpecError(f"layer {i}: w_rec has shape {layer.w_rec.shape}, expected ({n}, {n})")
             if layer.bias.shape != (n,):
                 raise SpecError(f"layer {i}: bias has shape {layer.bias.shape}, expected ({n},)")
-            want = set(PARAM_NAMES[self.neuron])
+            want = set(self.model.param_names)
             if set(layer.params) != want:
                 raise SpecError(f"layer {i}: {self.neuron} parameters are {sorted(want)}, got {sorted(layer.params)}")
             for name, value in layer.params.items():

@@ -16,7 +16,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from . import __version__
-from .network_spec import PARAM_NAMES, STATE_NAMES, LayerSpec, NetworkSpec, SpecError
+from .network_spec import LayerSpec, NetworkSpec, SpecError
+from .neurons import MODELS, make_neuron
 
 __all__ = ["OnnxFormatError", "export_onnx", "load_onnx", "onnx_model", "run_onnx_sequence", "state_input_names"]
 
@@ -33,7 +34,7 @@ class OnnxFormatError(ValueError):
 
 
 def state_input_names(spec: NetworkSpec) -> list[str]:
-    """Names of the state inputs, in graph order: per layer its STATE_NAMES, then the readout."""
+    """Names of the state inputs, in graph order: per layer the neuron model's state names, then the readout."""
     names = [f"layers.{i}.{s}" for i in range(len(spec.layers)) for s in spec.state_names]
     return names + ["readout.o"]
 
@@ -68,54 +69,6 @@ class _Graph:
         return self.op("Cast", self.op("Greater", h, self.const(0.0)), to=TensorProto.FLOAT)
 
 
-def _layer_step(g: _Graph, neuron: str, k: dict[str, float], p: str, state: dict[str, str], current_of) -> dict:
-    """The neuron update of HYPR.md section 2 for one layer; returns the new state names and the spike `z`.
-
-    `p` is the initializer prefix (`layers.i.`); `current_of(z_prev)` builds I_t. The operation order follows
-    hypr_edge.neurons so that float32 results agree with the torch model to the last bits where possible.
-    """
-    c, op = g.const, g.op
-    if neuron == "lif":
-        u = state["u"]
-        thr = c(k["threshold"])
-        z_prev = g.heaviside(op("Sub", u, thr))
-        alpha = p + "alpha"
-        u_new = op("Sub", op("Add", op("Mul", alpha, u), op("Mul", op("Sub", c(1.0), alpha), current_of(z_prev))),
-                   op("Mul", thr, z_prev))
-        z = g.heaviside(op("Sub", u_new, thr))
-        return {"u": u_new, "z": z}
-    if neuron == "alif":
-        u, a = state["u"], state["a"]
-
-        def threshold(a_):  # A = b0 + beta_a a
-            return op("Add", c(k["b0"]), op("Mul", c(k["beta_a"]), a_))
-
-        thr_prev = threshold(a)
-        z_prev = g.heaviside(op("Sub", u, thr_prev))
-        alpha, rho = p + "alpha", p + "rho"
-        a_new = op("Add", op("Mul", rho, a), op("Mul", op("Sub", c(1.0), rho), z_prev))
-        u_new = op("Sub", op("Add", op("Mul", alpha, u), op("Mul", op("Sub", c(1.0), alpha), current_of(z_prev))),
-                   op("Mul", thr_prev, z_prev))
-        z = g.heaviside(op("Sub", u_new, threshold(a_new)))
-        return {"u": u_new, "a": a_new, "z": z}
-    if neuron == "brf":
-        u, v, r = state["u"], state["v"], state["r"]
-        delta, thr = c(k["delta"]), c(k["threshold"])
-        omega, b = p + "omega", p + "b_offset"
-        z_prev = g.heaviside(op("Sub", op("Sub", u, thr), r))
-        q = op("Add", op("Mul", c(k["gamma"]), r), z_prev)
-        dw = op("Mul", delta, omega)  # p(omega) = (-1 + sqrt(1 - (delta omega)^2)) / delta
-        p_omega = op("Div", op("Add", c(-1.0), op("Sqrt", op("Sub", c(1.0), op("Mul", dw, dw)))), delta)
-        beta = op("Sub", op("Sub", p_omega, b), q)
-        du = op("Add", op("Sub", op("Mul", beta, u), op("Mul", omega, v)), current_of(z_prev))
-        u_new = op("Add", u, op("Mul", delta, du))
-        dv = op("Add", op("Mul", omega, u), op("Mul", beta, v))
-        v_new = op("Add", v, op("Mul", delta, dv))
-        z = g.heaviside(op("Sub", op("Sub", u_new, thr), q))
-        return {"u": u_new, "v": v_new, "r": q, "z": z}
-    raise SpecError(f"no ONNX export for neuron model {neuron!r}")
-
-
 def _initializers(spec: NetworkSpec) -> dict[str, np.ndarray]:
     """Every stored tensor by its ONNX name, float32."""
     out = {}
@@ -124,7 +77,7 @@ def _initializers(spec: NetworkSpec) -> dict[str, np.ndarray]:
         if layer.w_rec is not None:
             out[f"layers.{i}.w_rec"] = layer.w_rec
         out[f"layers.{i}.bias"] = layer.bias
-        for name in PARAM_NAMES[spec.neuron]:
+        for name in spec.model.param_names:
             out[f"layers.{i}.{name}"] = layer.params[name]
     out.update({"readout.w_out": spec.w_out, "readout.b_out": spec.b_out, "readout.alpha_out": spec.alpha_out})
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in out.items()}
@@ -134,6 +87,7 @@ def onnx_model(spec: NetworkSpec) -> onnx.ModelProto:
     """The one-step ONNX model of `spec` (checked with onnx.checker)."""
     spec.validate()
     g = _Graph()
+    neuron = make_neuron(spec.neuron, spec.constants)
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [BATCH, spec.n_inputs])]
     outputs = []
     layer_in = "x"
@@ -149,7 +103,9 @@ def onnx_model(spec: NetworkSpec) -> onnx.ModelProto:
                 current = g.op("Gemm", z_prev, p + "w_rec", current, transB=1)
             return current
 
-        new = _layer_step(g, spec.neuron, spec.constants, p, state, current_of)
+        # the neuron update (its model's onnx_step), in the operation order of its torch step so that float32
+        # results agree with the torch model to the last bits where possible
+        new = neuron.onnx_step(g, p, state, current_of)
         for s in spec.state_names:
             outputs.append(helper.make_tensor_value_info(g.op("Identity", new[s], out=p + s + NEXT),
                                                          TensorProto.FLOAT, [BATCH, layer.size]))
@@ -235,7 +191,7 @@ def load_onnx(path: str | os.PathLike) -> NetworkSpec:
     meta = _meta(model, path)
     try:
         neuron = meta["hypr_edge.neuron"]
-        if neuron not in STATE_NAMES:
+        if neuron not in MODELS:
             raise ValueError(f"unknown neuron model {neuron!r}")
         n_in, n_out = int(meta["hypr_edge.n_inputs"]), int(meta["hypr_edge.n_outputs"])
         sizes = [int(n) for n in json.loads(meta["hypr_edge.hidden_sizes"])]
@@ -271,7 +227,7 @@ def load_onnx(path: str | os.PathLike) -> NetworkSpec:
             w_in=tensor(p + "w_in", (n, fan_in)),
             w_rec=tensor(p + "w_rec", (n, n)) if rec else None,
             bias=tensor(p + "bias", (n,)),
-            params={name: tensor(p + name, (n,)) for name in PARAM_NAMES[neuron]}))
+            params={name: tensor(p + name, (n,)) for name in MODELS[neuron].param_names}))
         fan_in = n
     try:
         return NetworkSpec(neuron=neuron, layers=layers, w_out=tensor("readout.w_out", (n_out, fan_in)),

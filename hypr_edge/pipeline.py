@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+from .cli import main
+
 FIRMWARE_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
 
 
@@ -46,7 +48,6 @@ def steps(args) -> list[tuple[str, list[str]]]:
 
 
 def run(args) -> int:
-    from .cli import main
     plan = steps(args)
     start = time.perf_counter()
     missing = [tool for tool in FIRMWARE_TOOLS if not shutil.which(tool)]

@@ -1,19 +1,33 @@
 """`hypr-edge stream`: stream a data set to a board (or a firmware build booted in QEMU) through the board
-protocol, for inference or on-device learning; print accuracy; with --check run the emulator alongside and
-stop at the first difference in outputs or weights."""
+protocol, for inference or on-device learning; print accuracy and a confusion matrix; with --check run the
+emulator alongside and stop at the first difference in outputs or weights.
+
+The data is a built-in task's split (--task) or the user's own files (--input: .npy/.npz, .csv, .wav or a
+folder of .wav; hypr_edge/stream_inputs.py), as sequences or as one continuous stream with labels on some
+steps only (--continuous, --labels). --record saves what the device answered at every step, --plot draws
+accuracy over time (docs/streaming.md)."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-MODEL_FILE = "model.q.npz"  # a firmware folder from `hypr-edge generate --target cortex-m*` carries its model
+from .arguments import check_output_file, positive_int, seed32
+from .errors import CommandError
+from .fixed.quantize import QuantizedModel
+from .host.client import Board, BoardError, ProtocolError
+from .qemu import QemuError, QemuSession, resolve_elf
+from .stream_inputs import LABEL_COLUMN, StreamData, read_input, read_segments, sequences
+from .stream_report import RECORD_SUFFIXES, confusion, confusion_text, plot_accuracy, write_record
+from .stream_runner import DeviceMismatch, StreamLog, play
+from .targets.cortex_m import MODEL_FILE, FirmwareBuildError, build_firmware
+from .tasks import load_task
 
+__all__ = ["DeviceMismatch", "StreamResult", "stream_dataset", "add_arguments", "run"]
 
-class Mismatch(Exception):
-    pass
+PLOT_EVERY = {False: 10, True: 1000}   # default live-plot period: sequences, or steps of a continuous stream
 
 
 @dataclass
@@ -29,63 +43,17 @@ class StreamResult:
         return self.correct / max(1, self.n)
 
 
-def labels_for(T: int, y: int, loss_steps: int | None) -> np.ndarray:
-    """Per-step labels: y on the loss-carrying steps, -1 elsewhere (as hypr_edge.codegen.verify)."""
-    lab = np.full(T, int(y), dtype=np.int64)
-    if loss_steps:
-        lab[: max(0, T - loss_steps)] = -1
-    return lab
-
-
 def stream_dataset(board, qm, x: np.ndarray, y: np.ndarray, *, learn: bool, loss_steps: int | None,
                    check: bool = False, progress: bool = True, keep_outputs: bool = False) -> StreamResult:
-    """x: int16 (n, T, n_in) quantized inputs. The device starts from its flashed weights (RESET FULL); each
-    sequence starts from a zero state. With `check`, an emulator runs the same sequences and any difference in
-    outputs (every step) or weights (after each learning sequence) raises Mismatch."""
-    from tqdm import tqdm
-    from host.protocol import ResetMode
-
-    info = board.hello()
-    if info.model_hash != qm.model_hash():
-        raise Mismatch(f"device runs model {info.model_hash:08x}, this model is {qm.model_hash():08x}")
-    board.reset(ResetMode.FULL)
-    board.clear_stats()
-    emu = None
-    if check:
-        from hypr_edge.fixed.emulator import Emulator
-        emu = Emulator(qm, batch=1, learn=learn)
-    res = StreamResult()
-    k = loss_steps or x.shape[1]
-    bar = tqdm(range(len(x)), desc="learn" if learn else "infer", unit="seq", disable=not progress)
-    for i in bar:
-        out, ticks = board.run_sequence(x[i], learn=learn, label=int(y[i]), loss_steps=loss_steps)
-        res.ticks += ticks
-        res.steps += x.shape[1]
-        if keep_outputs:
-            res.outputs.append(out)
-        res.n += 1
-        res.correct += int(out[-k:].astype(np.int64).sum(0).argmax() == y[i])
-        if emu is not None:
-            emu.reset_state()
-            labels = labels_for(x.shape[1], y[i], loss_steps)[None] if learn else None
-            want = emu.run(x[i][None].astype(np.int64), labels, learn=learn, keep=("outputs",))["outputs"][0]
-            if not np.array_equal(out, want):
-                t = int(np.argwhere((out != want).any(axis=1))[0, 0])
-                raise Mismatch(f"sequence {i} step {t}: device outputs {out[t].tolist()}, "
-                               f"emulator {want[t].tolist()}")
-            if learn:
-                check_weights(board, emu, f"after sequence {i}")
-        bar.set_postfix(acc=f"{res.accuracy:.3f}", refresh=False)  # shown at the next update
+    """x: int16 (n, T, n_in) quantized inputs, y: (n,) classes. The device starts from its flashed weights
+    (RESET FULL); each sequence starts from a zero state. With `check`, an emulator runs the same sequences and
+    any difference in outputs (every step) or weights (after each learning sequence) raises DeviceMismatch."""
+    data = sequences(np.asarray(x), np.asarray(y), loss_steps, "arrays")
+    log = play(board, qm, data, learn=learn, check=check, progress=progress)
+    res = StreamResult(n=data.n, correct=log.correct, ticks=int(log.ticks.sum()), steps=log.done)
+    if keep_outputs:
+        res.outputs = list(log.outputs.reshape(data.n, data.steps, -1))
     return res
-
-
-def check_weights(board, emu, where: str) -> None:
-    for name, ref in (("w_readout", emu.wo[0]), ("w_hidden", emu.w[0])):
-        dev = board.read_tensor(name)
-        if not np.array_equal(dev, np.asarray(ref).ravel()):
-            j = int(np.argwhere(dev != np.asarray(ref).ravel())[0, 0])
-            raise Mismatch(f"{where}: {name}[{j}] is {int(dev[j])} on the device, {int(np.asarray(ref).ravel()[j])} "
-                           f"in the emulator")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,73 +62,218 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--firmware", help="firmware folder: build it if needed and boot it in QEMU")
     parser.add_argument("--board", help="with --firmware: QEMU board (default: the folder's default)")
     parser.add_argument("--model", help=f"quantized model (.npz); default: {MODEL_FILE} in the firmware folder")
-    parser.add_argument("--task", default="digits", help="built-in task (default digits)")
-    parser.add_argument("--data", help="data path, for tasks read from files")
-    parser.add_argument("--split", choices=("test", "train"), default="test")
-    parser.add_argument("--limit", type=int, default=None, help="stream only the first N sequences")
-    parser.add_argument("--seed", type=int, default=0)
+    data = parser.add_argument_group("data (a built-in task, or your own files with --input)")
+    data.add_argument("--task", help="built-in task (default digits)")
+    data.add_argument("--data", help="data path, for tasks read from files")
+    data.add_argument("--split", choices=("test", "train"), help="the task's split (default test)")
+    data.add_argument("--input", metavar="PATH",
+                      help="your own data: .npy/.npz (x, optional y), .csv (one row per step, optional label "
+                           "column), .wav (one continuous recording) or a folder of .wav files (docs/streaming.md)")
+    data.add_argument("--label-column", default=LABEL_COLUMN, metavar="NAME",
+                      help=f"CSV column holding the labels (default {LABEL_COLUMN!r}; needs a header row)")
+    data.add_argument("--labels", metavar="FILE",
+                      help="CSV of start,end,class segments labelling the steps of a continuous stream")
+    data.add_argument("--continuous", action="store_true",
+                      help="stream the sequences one after another as one stream, without state resets")
+    data.add_argument("--loss-steps", type=positive_int, metavar="K",
+                      help="a sequence label applies to its last K steps (default: the task's, or the model's)")
+    data.add_argument("--nan", choices=("refuse", "zero"), default="refuse",
+                      help="NaN inputs: refuse the file (default) or stream them as 0")
+    data.add_argument("--limit", type=positive_int, default=None,
+                      help="stream only the first N sequences (a continuous input: its first N steps)")
+    data.add_argument("--seed", type=seed32, default=0)
     parser.add_argument("--learn", action="store_true", help="on-device learning with the labels")
     parser.add_argument("--check", action="store_true", help="run the emulator alongside; stop at the first difference")
+    out = parser.add_argument_group("results")
+    out.add_argument("--record", metavar="FILE", help="save per-step outputs, predictions, labels and device "
+                                                     "ticks (.npz, or .csv with one row per step)")
+    out.add_argument("--record-spikes", action="store_true",
+                     help="also record the hidden spikes of every step (one RUN per step: slower)")
+    out.add_argument("--plot", metavar="PNG", help="draw accuracy over time and the confusion matrix (learning runs "
+                                                   "draw one by default: next to --record, else next to the model)")
+    out.add_argument("--plot-every", type=positive_int, metavar="N",
+                     help=f"redraw the plot every N sequences (a continuous stream: N steps; default "
+                          f"{PLOT_EVERY[False]} / {PLOT_EVERY[True]})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run(args) -> int:
-    from hypr_edge.cli import CommandError
-    from hypr_edge.fixed.quantize import QuantizedModel
-    from hypr_edge.tasks import load_task
-    from host.client import BoardError, ProtocolError
+# ---- data --------------------------------------------------------------------------------------------
 
+def model_loss_steps(qm: QuantizedModel) -> int | None:
+    """The loss window the model was trained with (recorded by `hypr-edge train`), None for every step."""
+    try:
+        return int(qm.info.get("loss_steps"))
+    except (TypeError, ValueError):
+        return None
+
+
+def task_data(args, qm: QuantizedModel) -> StreamData:
+    task, split = args.task or "digits", args.split or "test"
+    try:
+        ds = load_task(task, seed=args.seed, data=args.data)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+    if x.shape[2] != qm.n_in:
+        raise CommandError(f"task {task} has {x.shape[2]} inputs, the model {qm.n_in}")
+    if ds.n_classes > qm.n_out:
+        raise CommandError(f"task {task} has {ds.n_classes} classes, the model {qm.n_out} outputs")
+    return sequences(x, y, args.loss_steps or ds.loss_steps, f"task {task} ({split} split)")
+
+
+def load_data(args, qm: QuantizedModel, model: str) -> StreamData:
+    """The data to stream, as asked by the data options (float inputs, checked)."""
+    if args.input:
+        given = [o for o, v in (("--task", args.task), ("--data", args.data), ("--split", args.split)) if v]
+        if given:
+            raise CommandError(f"--input replaces {', '.join(given)}: give one or the other")
+        data = read_input(args.input, n_in=qm.n_in, n_out=qm.n_out, info=qm.info, model_name=model,
+                          loss_steps=args.loss_steps or model_loss_steps(qm), label_column=args.label_column,
+                          allow_nan=args.nan == "zero")
+    else:
+        data = task_data(args, qm)
+    was_continuous = data.continuous
+    if args.limit and not was_continuous:
+        data = data.limit(args.limit)
+    if args.continuous:
+        data = data.as_continuous()
+    if args.labels:
+        data = data.with_step_labels(read_segments(Path(args.labels), data.steps, qm.n_out), args.labels)
+    if args.limit and was_continuous:
+        data = data.limit(args.limit)
+    return data
+
+
+def quantize_inputs(qm: QuantizedModel, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """int16 Q.fx inputs by the input policy: values beyond the format saturate to its rails with their sign,
+    NaN (let through by --nan zero) become 0; returns the values and how many saturated."""
+    scaled = np.round(np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf) * float(1 << qm.formats["fx"]))
+    saturated = int(np.count_nonzero((scaled > 32767) | (scaled < -32768)))
+    return np.clip(scaled, -32768, 32767).astype(np.int16), saturated
+
+
+def describe(data: StreamData) -> str:
+    if data.continuous:
+        return f"{data.source}: a continuous stream of {data.steps} steps, {data.labelled_steps} labelled"
+    labelled = (f"{int((data.sequence_labels >= 0).sum())} labelled" if data.sequence_labels is not None
+                else f"{data.labelled_steps} labelled steps")
+    return f"{data.source}: {data.n} sequences of {data.steps} steps, {labelled}"
+
+
+# ---- outputs -----------------------------------------------------------------------------------------
+
+def output_paths(args, model: str) -> tuple[Path | None, Path | None, bool]:
+    """(record, plot, plot_is_default), checked before any work: a run that cannot save does not start."""
+    record = plot = None
+    if args.record_spikes and not args.record:
+        raise CommandError("--record-spikes needs --record FILE")
+    if args.plot_every and not args.plot:
+        raise CommandError("--plot-every needs --plot FILE")
+    if args.record:
+        if Path(args.record).suffix.lower() not in RECORD_SUFFIXES:
+            raise CommandError(f"--record {args.record}: the file name must end in .npz or .csv")
+        record = check_output_file(args.record)
+    if args.plot:
+        return record, check_output_file(args.plot), False
+    if args.learn:   # learning runs draw how fast the device adapts; where to is a default, so never fail on it
+        plot = record.with_suffix(".png") if record else Path(model).parent / "stream-learning.png"
+        try:
+            return record, check_output_file(plot), True
+        except CommandError as err:
+            print(f"note: no accuracy plot ({err})")
+    return record, None, False
+
+
+def live_plot(path: Path, every: int, continuous: bool, n_classes: int, title: str):
+    """on_block callback: redraw the PNG whenever `every` more sequences (continuous: steps) are done."""
+    last = [0]
+
+    def redraw(log: StreamLog) -> None:
+        done = log.done if continuous else log.done // log.data.steps
+        if done - last[0] >= every:
+            plot_accuracy(path, log, n_classes, title)
+            last[0] = done
+    return redraw
+
+
+def report(log: StreamLog, data: StreamData, qm: QuantizedModel, st, learn: bool) -> None:
+    mode = "on-device learning" if learn else "inference"
+    if data.continuous:
+        what = f"{log.done} steps of a continuous stream"
+        scored = f"accuracy {log.accuracy:.4f} over {log.scored} labelled steps" if log.scored else "no labels"
+    else:
+        what = f"{log.done // data.steps} sequences"
+        unit = "sequences" if log.by_sequence else "labelled steps"
+        scored = f"accuracy {log.accuracy:.4f} ({log.correct}/{log.scored} {unit})" if log.scored else "no labels"
+    print(f"{mode}: {what}, {scored}")
+    ticks = st.ticks_learn if learn else st.ticks_infer
+    print(f"device: {log.done} steps, {st.spikes} spikes, {ticks / max(1, log.done):.1f} ticks/step "
+          f"at {st.tick_hz} Hz (including output recording)")
+    device = f", device {log.done / log.device_seconds:.0f} steps/s of compute" if log.device_seconds else ""
+    print(f"link: {log.done / max(log.wall_s, 1e-9):.0f} steps/s over the link{device}")
+    if log.scored and qm.n_out <= 20:
+        for line in confusion_text(confusion(log, qm.n_out)):
+            print(line)
+
+
+def run(args) -> int:
     model = args.model or (str(Path(args.firmware) / MODEL_FILE) if args.firmware else None)
     if model is None:
         raise CommandError("--model is needed with --port")
     if not Path(model).is_file():
         raise CommandError(f"no quantized model at {model}")
     qm = QuantizedModel.load(model)
-    try:
-        ds = load_task(args.task, seed=args.seed, data=args.data)
-    except (ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err)) from None
-    x, y = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
-    if x.shape[2] != qm.n_in:
-        raise CommandError(f"task {args.task} has {x.shape[2]} inputs, the model {qm.n_in}")
-    xq = qm.quantize_inputs(x).astype(np.int16)
+    data = load_data(args, qm, model)
+    if args.learn and data.labelled_steps == 0:
+        raise CommandError(f"--learn needs labels, and {data.source} has none (a y array, a label column, "
+                           f"--labels segments, or classes in the WAV names)")
+    record, plot, _ = output_paths(args, model)
+    xq, saturated = quantize_inputs(qm, data.x)
+    data = replace(data, x=xq)
+    print(f"input: {describe(data)}")
+    if saturated:
+        print(f"input: {saturated} of {xq.size} values beyond the input format (Q.{qm.formats['fx']}, "
+              f"|x| < {32768 / (1 << qm.formats['fx']):g}) saturated to its limits")
+    title = f"{'on-device learning' if args.learn else 'inference'}: {data.source}"
+    on_block = None
+    if args.plot:
+        on_block = live_plot(plot, args.plot_every or PLOT_EVERY[data.continuous], data.continuous, qm.n_out, title)
 
     session = board = None
     try:
         if args.firmware:
-            from hypr_edge import firmware as fw
-            from hypr_edge.run import QemuError, QemuSession, resolve_elf
             try:
                 elf, name = resolve_elf(args.firmware, args.board)
-                fw.build(args.firmware, name)
+                build_firmware(args.firmware, name)
                 session = QemuSession(elf, name).start()
                 board = session.connect()
-            except (QemuError, fw.BuildError) as err:
+            except (QemuError, FirmwareBuildError) as err:
                 raise CommandError(str(err)) from None
         else:
-            from host.client import Board
             board = Board.open(args.port)
             board.sync()
-        res = stream_dataset(board, qm, xq, y, learn=args.learn, loss_steps=ds.loss_steps, check=args.check,
-                             progress=not args.quiet)
+        log = play(board, qm, data, learn=args.learn, check=args.check, record_spikes=args.record_spikes,
+                   progress=not args.quiet, on_block=on_block)
         st = board.stats()
-    except Mismatch as err:
+    except DeviceMismatch as err:
         print(f"MISMATCH: {err}")
         return 1
     except (ProtocolError, BoardError) as err:
+        if session is not None and session.has_exited():   # the link died with QEMU: say so
+            raise CommandError(f"{session.exit_error()} (the board stopped answering: {err})") from None
         raise CommandError(str(err)) from None
     finally:
         if session is not None:
             session.stop(board)
         if board is not None:
             board.close()
-    mode = "on-device learning" if args.learn else "inference"
-    print(f"{mode}: {res.n} sequences, accuracy {res.accuracy:.4f}")
-    ticks = st.ticks_learn if args.learn else st.ticks_infer
-    print(f"device: {res.steps} steps, {st.spikes} spikes, {ticks / max(1, res.steps):.1f} ticks/step "
-          f"at {st.tick_hz} Hz (including output recording)")
+    report(log, data, qm, st, args.learn)
     if args.check:
         print("check: outputs" + (" and weights" if args.learn else "") + " bit-identical to the emulator")
+    if record is not None:
+        write_record(record, log, qm.model_hash())
+        print(f"wrote {record}")
+    if plot is not None:
+        plot_accuracy(plot, log, qm.n_out, title)
+        print(f"wrote {plot}")
     return 0

@@ -13,15 +13,8 @@ from tqdm.auto import tqdm
 
 from .gradient_methods import gradients, predict, sequence_loss
 from .model import RSNN, build_model
-from .network_spec import DEFAULT_CONSTANTS
+from .neurons import MODELS, make_neuron
 from .tasks.base import Dataset
-
-# Initial drive per neuron model: the first layer's input weights are scaled so that the input current has this
-# standard deviation on the training data, and spike-driven weights (recurrent, deeper layers) get SPIKE_GAIN.
-# BRF integrates its current with delta = 0.01, so it needs far larger currents than LIF/ALIF. Chosen for initial
-# spike rates of a few percent on the built-in tasks (bench/accuracy.py).
-CURRENT_STD = {"lif": 2.0, "alif": 2.0, "brf": 15.0}
-SPIKE_GAIN = {"lif": 1.0, "alif": 1.0, "brf": 10.0}
 
 
 class TrainingDiverged(ArithmeticError):
@@ -39,40 +32,100 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 32
     lr: float = 1e-2
+    theta_lr: float | None = None  # learning rate of the neuron parameters (omega, b', time constants); None: derived
     clip: float = 1.0
+    scale_lr: bool = True
+    schedule: str = "cosine"  # learning rate over the run: "cosine" (decays to 0 at the last step) or "constant"
     seed: int = 0
 
 
 def resonant_init(neuron: str, band: tuple[float, float] | None) -> dict:
-    """BRF initialisation that resonates in the task's frequency band (cycles per step), if the task knows it.
+    """Initialisation ranges that suit the task's frequency band (cycles per step), if the task knows it and the
+    neuron model has such ranges (BRF: omega resonating in the band)."""
+    return make_neuron(neuron).band_init(band)
 
-    A BRF neuron rotates by delta*omega radians per step, so it resonates at f = delta*omega / 2pi; the default
-    omega ~ U(5, 10) covers only 0.008-0.016 cycles/step. Capped at delta*omega = 0.9: p(omega) needs <= 1."""
-    if neuron != "brf" or band is None:
-        return {}
-    delta = DEFAULT_CONSTANTS["brf"]["delta"]
-    return {"omega": tuple(min(2 * math.pi * f / delta, 0.9 / delta) for f in band)}
+
+def memory_init(neuron: str, memory: int | None) -> dict:
+    """Initialisation ranges that hold a state for `memory` steps, if the task says how long (BRF: small b')."""
+    return make_neuron(neuron).memory_init(memory)
+
+
+def theta_lr(cfg: TrainConfig, data: Dataset) -> float:
+    """The neuron parameters' learning rate: cfg.theta_lr, else cfg.lr, but at most 10 / memory on a task that holds
+    a state for `memory` steps. An Adam step moves omega by about the learning rate, which turns a BRF neuron's
+    phase after M steps by delta * lr * M radians (and b' its amplitude by as much): at lr 0.03 and M = 10,000 that
+    is 3 rad, every step, and what the readout has learnt about the phase is lost. 10 / M keeps it at 0.1 rad."""
+    if cfg.theta_lr is not None:
+        return cfg.theta_lr
+    return cfg.lr if data.memory is None else min(cfg.lr, 10.0 / data.memory)
+
+
+SCHEDULES = ("cosine", "constant")
+WEIGHT_LR_SCALE = 1
+
+
+def lr_factor(schedule: str, total_steps: int):
+    """The learning rate's factor at optimizer step k of total_steps."""
+    if schedule == "constant":
+        return lambda k: 1.0
+    if schedule == "cosine":
+        return lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / total_steps))
+    raise ValueError(f"unknown learning rate schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+
+
+def weight_scale(w: torch.Tensor) -> float:
+    """How much larger a weight matrix is than the Xavier initialisation of its shape (RMS over RMS)."""
+    n_out, n_in = w.shape
+    return max(1.0, float(w.detach().pow(2).mean().sqrt()) / math.sqrt(2.0 / (n_in + n_out)))
+
+
+def param_groups(model: RSNN, cfg: TrainConfig, data: Dataset) -> list[dict]:
+    """Adam's groups: the neuron parameters at theta_lr; every layer's weights and bias at lr times the layer's
+    weight scale. Adam moves every weight by about the learning rate whatever its size, and a BRF network's input
+    weights start ~50x larger than Xavier's (BRF integrates its current with delta = 0.01): at one learning rate
+    for all, they would barely move in relative terms while the readout's change fast.\"\"\"
+    groups = [{"params": [getattr(layer, n) for layer in model.layers for n in model.neuron.param_names],
+               "lr": theta_lr(cfg, data)}]
+    scale = WEIGHT_LR_SCALE if cfg.scale_lr else 0
+    for layer in model.layers:
+        for w in (layer.w_in, layer.w_rec):
+            if w is not None:
+                groups.append({"params": [w], "lr": cfg.lr * (weight_scale(w) if scale else 1.0)})
+        groups.append({"params": [layer.bias], "lr": cfg.lr * (weight_scale(layer.w_in) if scale else 1.0)})
+    groups.append({"params": list(model.readout.parameters()), "lr": cfg.lr})
+    return groups
 
 
 def new_model(cfg: TrainConfig, data: Dataset) -> RSNN:
     model = build_model(cfg.neuron, n_inputs=data.n_inputs, hidden=cfg.hidden, n_outputs=data.n_classes,
                         recurrent=cfg.recurrent, alpha_out=cfg.alpha_out, seed=cfg.seed,
-                        **resonant_init(cfg.neuron, data.band))
+                        **resonant_init(cfg.neuron, data.band), **memory_init(cfg.neuron, data.memory))
+    # Initial drive: the first layer's input weights are scaled so that the input current has the neuron model's
+    # current_std on the training data, spike-driven weights (recurrent, deeper layers) by its spike_gain: initial
+    # spike rates of a few percent on the built-in tasks (bench/accuracy.py).
+    nrn = model.neuron
     with torch.no_grad():
         sample = torch.as_tensor(data.x_train[:256])
+        sample = sample[sample.ne(0).any(-1)]  # steps with input only: silent stretches (cue) would inflate the scale
         first = model.layers[0]
-        first.w_in.mul_(CURRENT_STD[cfg.neuron] / (sample @ first.w_in.T).std().clamp_min(1e-6))
+        first.w_in.mul_(nrn.current_std / (sample @ first.w_in.T).std().clamp_min(1e-6))
         for i, layer in enumerate(model.layers):
             if i:
-                layer.w_in.mul_(SPIKE_GAIN[cfg.neuron])
+                layer.w_in.mul_(nrn.spike_gain)
             if layer.w_rec is not None:
-                layer.w_rec.mul_(SPIKE_GAIN[cfg.neuron])
+                layer.w_rec.mul_(nrn.spike_gain)
     model.info.update(task=data.name, loss_steps=str(data.loss_steps))
+    if data.front_end is not None:   # travels to the quantized model: `hypr-edge stream` reads WAVs with it
+        model.info["front_end"] = json.dumps(data.front_end)
     return model
+
+
+EVAL_STEPS = 256_000  # sequences x steps per evaluation batch: memory that does not grow with T
 
 
 @torch.no_grad()
 def evaluate(model: RSNN, x: np.ndarray, y: np.ndarray, loss_steps: int | None, batch: int = 256) -> dict:
+    batch = max(1, min(batch, EVAL_STEPS // x.shape[1]))  # the forward pass keeps every step's spikes
     correct, loss, rate = 0, 0.0, 0.0
     for i in range(0, len(x), batch):
         xb, yb = torch.as_tensor(x[i:i + batch]), torch.as_tensor(y[i:i + batch])
@@ -87,11 +140,12 @@ def train(model: RSNN, data: Dataset, cfg: TrainConfig, progress: bool = True) -
     """Train in place; returns metrics with per-epoch curves."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(model, cfg, data), lr=cfg.lr)
+    n_batches = int(np.ceil(len(data.x_train) / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg.schedule, cfg.epochs * n_batches))
     params = dict(model.named_parameters())
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": [],
                "spike_rate": [], "seconds": []}
-    n_batches = int(np.ceil(len(data.x_train) / cfg.batch_size))
     bar = tqdm(total=cfg.epochs * n_batches, disable=not progress, unit="batch",
                desc=f"{cfg.neuron}/{cfg.method}")
     start = time.perf_counter()
@@ -110,6 +164,7 @@ def train(model: RSNN, data: Dataset, cfg: TrainConfig, progress: bool = True) -
                 params[name].grad = g
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
+            sched.step()
             losses.append(float(loss))
             bar.update()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
@@ -155,27 +210,27 @@ def plot_curves(metrics: dict, path: Path) -> None:
 
 
 def add_arguments(p) -> None:
-    from .neurons import MODELS
+    from .arguments import float_in, positive_float, positive_int, seed32
     from .tasks import TASKS
     p.add_argument("--task", default="resonance", help=f"built-in task: {', '.join(TASKS)}")
     p.add_argument("--data", help="data path, for tasks that read files (shd, fsdd)")
-    p.add_argument("--neuron", default="brf", help=f"neuron model: {', '.join(MODELS)}")
+    p.add_argument("--steps", type=positive_int, help="sequence length, for tasks that take one (resonance, cue)")
+    p.add_argument("--neuron", default="brf", help=f"neuron model: {', '.join(MODELS)} (default brf)")
     p.add_argument("--method", default="hypr", help="gradient: bptt or hypr")
-    p.add_argument("--chunk", type=int, default=32, help="HYPR chunk length lambda (default 32)")
+    p.add_argument("--chunk", type=positive_int, default=32, help="HYPR chunk length lambda (default 32)")
     p.add_argument("--hidden", default="64", help="hidden sizes, comma-separated (default 64)")
     p.add_argument("--no-recurrent", action="store_true", help="switch the recurrent weights off")
-    p.add_argument("--alpha-out", type=float, default=0.9, help="readout decay in [0, 1) (default 0.9)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha-out", type=float_in(0, 1, hi_open=True), default=0.9, help="readout decay in [0, 1) (default 0.9)")
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=1e-2)
+    p.add_argument("--seed", type=seed32, default=0)
     p.add_argument("--out", default="runs/model", help="output folder (default runs/model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def config_from_args(args) -> TrainConfig:
-    from .cli import CommandError
-    from .neurons import MODELS
+    from .errors import CommandError
     if args.neuron not in MODELS:
         raise CommandError(f"unknown neuron model {args.neuron!r}; choose one of {', '.join(MODELS)}")
     if args.method not in ("bptt", "hypr"):
@@ -196,14 +251,19 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
-    from .cli import CommandError
+    from .arguments import check_output_dir
+    from .errors import CommandError
     from .onnx_io import export_onnx
     from .tasks import load_task
+    from .train_memory import check_training_memory
     cfg = config_from_args(args)
+    check_output_dir(args.out)
     try:
-        data = load_task(args.task, seed=args.seed, data=args.data)
+        options = {} if args.steps is None else {"steps": args.steps}
+        data = load_task(args.task, seed=args.seed, data=args.data, **options)
     except (ValueError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None
+    check_training_memory(cfg, data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test sequences of {data.steps} steps, "

@@ -10,5 +10,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+# Extras: NIR interop, its peers and tonic for their tests; constraints keep the CPU torch pin.
+python3 -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[test,interop,peers,tonic]"
+# norse without its torchvision requirement (PyPI torchvision needs CUDA torch; norse.torch does not use it).
+python3 -m pip install -q --disable-pip-version-check -c scripts/constraints.txt --no-deps "norse>=1.1"
 python3 firmware/platformio/setup_offline.py  # PlatformIO's tool-scons from pip's SCons: `pio run` offline

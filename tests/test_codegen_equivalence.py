@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hypr_edge.codegen.build import build_host
-from hypr_edge.codegen.generate import generate
+from hypr_edge.targets.registry import generate
 from hypr_edge.codegen.verify import compare, run_c, run_emulator
 from hypr_edge.fixed.random_models import random_qmodel, random_streams
+from hypr_edge.neurons import NEURONS
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 STREAMS_PER_MODEL = 4
@@ -22,7 +23,7 @@ CASES = {"n": 0}
 
 @settings(max_examples=54, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(neuron=st.sampled_from(["lif", "alif", "brf"]), recurrent=st.booleans(),
+@given(neuron=st.sampled_from(NEURONS), recurrent=st.booleans(),
        mode=st.sampled_from(["inference", "readout", "all"]), chunk=st.sampled_from([1, 2, 3, 5, 8, 13]),
        extreme=st.booleans(), sizes=st.tuples(st.integers(1, 6), st.integers(1, 9), st.integers(1, 4)),
        seed=st.integers(0, 2 ** 32 - 1))
@@ -54,7 +55,7 @@ def test_case_count():
 
 @pytest.mark.parametrize("neuron,chunk,n_hidden,extreme,seed", [
     ("brf", 32, 40, False, 7), ("lif", 33, 40, True, 3), ("lif", 33, 40, False, 1), ("alif", 64, 20, False, 9),
-    ("brf", 70, 35, True, 9)])
+    ("brf", 70, 35, True, 9), ("adlif", 40, 30, False, 2), ("adlif", 40, 30, True, 3)])
 def test_emulator_equals_c_long_chunks(neuron, chunk, n_hidden, extreme, seed):
     """Chunks beyond the property test's: the C keeps each neuron's spikes of a chunk in 32-bit words (one, or
     several for chunk > 32), and the update sums the spike columns over their spike steps only (sparse and dense

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hypr_edge.codegen.generate import render_library
+from hypr_edge.codegen.render import render_library
 from hypr_edge.codegen.memory import memory_report, static_symbol_sizes
 from hypr_edge.fixed.random_models import random_qmodel
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host import protocol as P
-from host.client import BoardError
-from host.protocol import Cmd, DecodeError, Decoder, Frame, Nack
-from hypr_edge import firmware as fw
-from hypr_edge.run import QemuSession
+from hypr_edge.host import protocol as P
+from hypr_edge.host.client import BoardError
+from hypr_edge.host.protocol import Cmd, DecodeError, Decoder, Frame, Nack
+from hypr_edge.qemu import QemuSession
+from hypr_edge.targets import cortex_m as fw
+from hypr_edge.targets.boards import BOARDS, qemu_boards
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
@@ -23,8 +24,7 @@ from test_protocol import corrupt  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                 reason="needs arm-none-eabi-gcc and qemu-system-arm")
-QEMU_BOARDS = [("cortex-m4", "mps2-an386"), ("cortex-m3", "mps2-an385"), ("cortex-m4", "netduinoplus2"),
-               ("cortex-m7", "mps2-an500")]
+QEMU_BOARDS = [(BOARDS[name].cpu, name) for name in qemu_boards()]  # (target, board), from the board table
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def builds(tmp_path_factory):
         folder = fw.write_firmware(root / target, target=target, model_dir=FIXTURES / "fake_model")
         for t, board in QEMU_BOARDS:
             if t == target:
-                out[board] = (folder, fw.build(folder, board))
+                out[board] = (folder, fw.build_firmware(folder, board))
     return out
 
 
@@ -185,7 +185,7 @@ def test_exit_code_and_reports(builds):
         dev.exit(5)
         assert q.wait(5) == 5
         dev.close()
-    mem = fw.memory_report(elf)
+    mem = fw.elf_memory_use(elf)
     assert 1000 < mem["flash"] < 64 * 1024 and 0 < mem["ram"] < 64 * 1024
     stack = fw.worst_stack(elf, elf.parent)
     assert 32 < stack < 2048

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from hypr_edge import firmware as fw
+from hypr_edge.targets import cortex_m as fw
 from hypr_edge.cli import main
 from hypr_edge.fixed.random_models import random_qmodel
-from hypr_edge.run import QemuSession
+from hypr_edge.qemu import QemuSession
 from hypr_edge.stream import stream_dataset
 from hypr_edge.tasks import load_task
 
@@ -34,7 +34,7 @@ def data(qm):
 def test_stream_test_set_bit_identical_to_emulator(qm, data, tmp_path, target, board):
     x, y, loss_steps = data
     folder = fw.write_firmware(tmp_path / "fw", target=target, board=board, qmodel=qm)
-    elf = fw.build(folder, board)
+    elf = fw.build_firmware(folder, board)
     with QemuSession(elf, board) as q:
         dev = q.connect()
         inf = stream_dataset(dev, qm, x, y, learn=False, loss_steps=loss_steps, check=True, progress=False)
@@ -52,7 +52,7 @@ def test_cli_generate_run_and_stream(qm, tmp_path, capsys):
     out = tmp_path / "fw"
     assert main(["generate", str(qpath), "-o", str(out), "--target", "cortex-m3"]) == 0
     assert (out / "platformio.ini").is_file() and (out / "model" / "hypr_model.c").is_file()
-    fw.build(out)
+    fw.build_firmware(out)
     assert main(["run", str(out), "--hello"]) == 0
     assert f"model hash {qm.model_hash():08x}" in capsys.readouterr().out
     assert main(["stream", "--firmware", str(out), "--limit", "4", "--learn", "--check", "--quiet"]) == 0

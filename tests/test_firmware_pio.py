@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hypr_edge import firmware as fw
-from hypr_edge.run import QemuSession
+from hypr_edge.qemu import QemuSession
+from hypr_edge.targets import cortex_m as fw
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.skipif(shutil.which("pio") is None or shutil.which("arm-none-eabi-gcc") is None

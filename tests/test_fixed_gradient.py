@@ -8,11 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hypr_edge.fixed.gradient_check import fixed_vs_float  # noqa: E402
+from hypr_edge.neurons import NEURONS  # noqa: E402
 
 COSINE_FLOOR = 0.99
 
 
-@pytest.mark.parametrize("neuron", ["lif", "alif", "brf"])
+@pytest.mark.parametrize("neuron", NEURONS)
 @pytest.mark.parametrize("recurrent", [True, False])
 @pytest.mark.parametrize("chunk,steps", [(8, 8), (5, 23)])
 def test_fixed_gradient_matches_float_hypr(neuron, recurrent, chunk, steps):

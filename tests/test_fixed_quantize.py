@@ -12,6 +12,7 @@ from hypr_edge.fixed.quantize import QuantizedModel, QuantizeError, quantize
 from hypr_edge.fixed.random_models import random_spec
 from hypr_edge.fixed.spec import rshift_round, softmax_eps, exp2_table, xorshift32, xorshift32_draws, stochastic_shift
 from hypr_edge.network_spec import LayerSpec, NetworkSpec
+from hypr_edge.neurons import NEURONS
 
 
 def spec_of(neuron="brf", recurrent=True, seed=0):
@@ -37,8 +38,9 @@ def test_refuses_two_layers_and_huge_weights():
         quantize(spec)
 
 
-def test_file_round_trip_keeps_hash_and_behaviour(tmp_path):
-    qm = quantize(spec_of("alif"), chunk=7, learn="readout", lr=0.01)
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_file_round_trip_keeps_hash_and_behaviour(tmp_path, neuron):
+    qm = quantize(spec_of(neuron), chunk=7, learn="readout", lr=0.01)
     qm.save(tmp_path / "m.q.npz")
     back = QuantizedModel.load(tmp_path / "m.q.npz")
     assert back.model_hash() == qm.model_hash()
@@ -48,6 +50,27 @@ def test_file_round_trip_keeps_hash_and_behaviour(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in ("states", "spikes", "outputs"))
     qm.w[0, 0] += 1
     assert qm.model_hash() != back.model_hash()
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_float_view_inverts_the_quantizer(neuron):
+    """qm.to_spec() (the model's from_fixed) gives back the parameters and constants that fixed_values rounded."""
+    spec = spec_of(neuron)
+    deq = quantize(spec).to_spec()
+    assert deq.constants == pytest.approx(spec.constants, rel=1e-4)
+    for name, value in spec.layers[0].params.items():
+        np.testing.assert_allclose(deq.layers[0].params[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_refuses_adlif_couplings_beyond_q8_24():
+    spec = spec_of("adlif")
+    p = spec.layers[0].params
+    p["beta"][1], p["a"][1], p["b"][1] = 0.5, 0.5, 0.1    # (1 - beta) q = 60: kwa = 30, kwb = 6
+    with pytest.raises(QuantizeError, match=r"constants \['kwa'\] exceed the Q8.24 range"):
+        quantize(spec)
+    p["a"][1] = -0.1
+    with pytest.raises(QuantizeError, match="a and b must be >= 0"):
+        quantize(spec)
 
 
 def test_loading_a_wrong_file_says_what_it_is(tmp_path):

@@ -12,29 +12,22 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hypr_edge.model import build_model, model_from_spec
 from hypr_edge.network_spec import LayerSpec, NetworkSpec
+from hypr_edge.neurons import NEURONS, make_neuron, model_class
 from hypr_edge.onnx_io import (OnnxFormatError, export_onnx, load_onnx, onnx_model, run_onnx_sequence,
                                state_input_names)
-
-NEURONS = ["lif", "alif", "brf"]
-PARAMS = {  # effective per-neuron parameters in their usual ranges
-    "lif": lambda rng, n: {"alpha": rng.uniform(0.8, 0.97, n)},
-    "alif": lambda rng, n: {"alpha": rng.uniform(0.8, 0.97, n), "rho": rng.uniform(0.95, 0.995, n)},
-    "brf": lambda rng, n: {"omega": rng.uniform(5, 10, n), "b_offset": rng.uniform(2, 3, n)},
-}
-
 
 def numpy_spec(neuron, hidden=(7,), recurrent=(True,), n_in=5, n_out=3, seed=0) -> NetworkSpec:
     """A float64 spec with values that are not float32-representable, so the test sees the float32 rounding."""
     rng = np.random.default_rng(seed)
+    model = make_neuron(neuron)
     layers, fan_in = [], n_in
     for n, rec in zip(hidden, recurrent):
         layers.append(LayerSpec(w_in=rng.normal(0, 1, (n, fan_in)), w_rec=rng.normal(0, 1, (n, n)) if rec else None,
-                                bias=rng.normal(0, 1, n), params=PARAMS[neuron](rng, n)))
+                                bias=rng.normal(0, 1, n), params=model.random_params(rng, n)))
         fan_in = n
     return NetworkSpec(neuron=neuron, layers=layers, w_out=rng.normal(0, 1, (n_out, fan_in)),
                        b_out=rng.normal(0, 1, n_out), alpha_out=rng.uniform(0, 0.95, n_out),
-                       constants={"lif": {"threshold": 1.1}, "alif": {"b0": 0.7, "beta_a": 1.3},
-                                  "brf": {"delta": 0.01, "threshold": 1.0, "gamma": 0.85}}[neuron],
+                       constants={k: 0.9 * v for k, v in model.default_constants.items()},  # not the defaults
                        info={"task": "unit-test", "encoding": "currents, 1 per step"})
 
 
@@ -105,13 +98,13 @@ def test_graph_interface_and_metadata(tmp_path):
 
 def driven_spec(neuron, hidden, seed=0) -> NetworkSpec:
     """A trained-looking network driven hard enough that every layer spikes at a few to tens of percent."""
-    gain = {"lif": 3.0, "alif": 3.0, "brf": 60.0}[neuron]  # BRF integrates delta * I per step
+    gain = 3.0 * model_class(neuron).drive  # the model's input scale: BRF, for one, integrates delta * I per step
     spec = build_model(neuron=neuron, n_inputs=6, hidden=hidden, n_outputs=4, seed=seed).to_spec()
     rng = np.random.default_rng(seed)
     for layer in spec.layers:
         layer.w_in *= gain
         layer.w_rec *= gain / 2
-        layer.bias = rng.uniform(0.8, 1.8, layer.size) if neuron != "brf" else rng.uniform(0, gain, layer.size)
+        layer.bias = rng.uniform(0.8, 1.8, layer.size) * gain / 3
     spec.b_out = rng.normal(0, 0.1, spec.n_outputs)
     return spec
 

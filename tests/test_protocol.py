@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import protocol as P
-from host.client import Board, BoardError, ProtocolError
-from host.protocol import Cmd, Decoder, DecodeError, Frame, Nack
+from hypr_edge.host import protocol as P
+from hypr_edge.host.client import Board, BoardError, ProtocolError
+from hypr_edge.host.protocol import Cmd, Decoder, DecodeError, Frame, Nack
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
 
@@ -242,7 +242,7 @@ def test_client_times_out_cleanly_without_a_device():
 
 
 def test_loop_url_opens():
-    from host.client import open_port
+    from hypr_edge.host.client import open_port
     port = open_port("loop://", timeout=0.1)
     port.write(b"abc")
     assert port.read(3) == b"abc"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hypr_edge.codegen.build import build_host
-from hypr_edge.codegen.generate import generate
+from hypr_edge.targets.registry import generate
 from hypr_edge.codegen.verify import Stream, compare, run_c, run_emulator
 from hypr_edge.fixed.quantize import QuantizedModel
 

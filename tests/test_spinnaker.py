@@ -11,6 +11,7 @@ import pytest
 
 from hypr_edge.codegen.verify import compare, run_emulator
 from hypr_edge.fixed.random_models import random_qmodel, random_streams
+from hypr_edge.neurons import NEURONS
 from hypr_edge.spinnaker import partition
 from hypr_edge.spinnaker.generate import build_sim, generate_spinnaker, run_sim
 from hypr_edge.spinnaker.partition import PartitionError, plan
@@ -39,7 +40,7 @@ def _sim(qm, streams, k, readout="separate", stats=False):
 
 @pytest.mark.parametrize("k,readout", [(1, "auto"), (2, "auto"), (3, "auto"), (7, "auto"), (1, "separate"),
                                        (3, "separate")])
-@pytest.mark.parametrize("neuron,case", [("lif", 0), ("alif", 1), ("brf", 2), ("brf", 3), ("lif", 4)])
+@pytest.mark.parametrize("neuron,case", [(NEURONS[c % len(NEURONS)], c) for c in range(max(5, len(NEURONS)))])
 def test_k_cores_equal_single_core(neuron, case, k, readout):
     """K=1 with the readout shared is one core doing everything; uneven splits (the shared core takes fewer)."""
     qm, streams = _model_and_streams(neuron, k, case)

@@ -11,6 +11,7 @@ SMALL = {
     "resonance": dict(n_train=300, n_test=120, steps=80),
     "digits": dict(),
     "mnist1d": dict(n_samples=500),
+    "cue": dict(steps=100, n_train=64, n_test=32),
 }
 
 
@@ -94,6 +95,36 @@ def test_resonance_is_temporal():
     assert fft_acc > 0.8, fft_acc
 
 
+# ---- cue ----------------------------------------------------------------------------------------------------
+
+def test_cue_layout_balance_and_loss_steps():
+    """15 channels: the class group fires only in the first 20 steps, the cue only in the last 20, silence between;
+    classes exactly balanced; the loss (and decision) on the 20 cue steps."""
+    d = load_task("cue", steps=500, n_train=200, n_test=101, seed=2)
+    assert d.x_train.shape == (200, 500, 15) and d.x_test.shape == (101, 500, 15) and d.n_classes == 2
+    assert d.loss_steps == 20 and d.memory == 480
+    assert np.array_equal(np.bincount(d.y_train), [100, 100]) and abs(np.bincount(d.y_test)[0] - 50.5) == 0.5
+    for x, y in ((d.x_train, d.y_train), (d.x_test, d.y_test)):
+        assert set(np.unique(x)) == {0.0, 1.0}
+        assert not x[:, 20:480].any()                      # the silent delay
+        assert not x[:, :20, 10:].any() and not x[:, 480:, :10].any()
+        shown, other = x[:, :20, :10].reshape(len(y), 20, 2, 5), None
+        own = shown[np.arange(len(y)), :, y]              # (n, 20, 5): the class's group
+        other = shown[np.arange(len(y)), :, 1 - y]
+        assert not other.any() and own.any(axis=(1, 2)).all()
+        assert abs(own.mean() - 0.5) < 0.05 and abs(x[:, 480:, 10:].mean() - 0.5) < 0.05  # rate, cue_rate 0.5
+    short = load_task("cue", steps=60, n_train=4, n_test=2, rate=0.2, cue_rate=1.0, loss_steps=None)
+    assert short.loss_steps is None and short.x_train[:, 40:, 10:].all()
+
+
+def test_cue_splits_come_from_separate_streams():
+    """The test set does not change with n_train (nor the training set with n_test)."""
+    a, b = load_task("cue", steps=80, n_train=16, n_test=8), load_task("cue", steps=80, n_train=40, n_test=8)
+    assert np.array_equal(a.x_test, b.x_test) and not np.array_equal(a.x_train, b.x_train[:16])
+    c = load_task("cue", steps=80, n_train=16, n_test=30)
+    assert np.array_equal(a.x_train, c.x_train)
+
+
 # ---- SHD ----------------------------------------------------------------------------------------------------
 
 def _write_shd(path, times, units, labels):
@@ -173,7 +204,7 @@ def test_shd_path_errors(tmp_path, shd_dir):
 # ---- registry and errors ------------------------------------------------------------------------------------
 
 def test_registry_lists_all_tasks():
-    assert {"resonance", "digits", "mnist1d", "shd", "fsdd"} <= set(TASKS)
+    assert {"resonance", "digits", "mnist1d", "cue", "shd", "fsdd"} <= set(TASKS)
 
 
 def test_unknown_task_lists_known_names():
@@ -193,6 +224,9 @@ def test_fsdd_needs_data_without_importing_its_module():
     ("resonance", dict(loss_steps=1000), "loss_steps must be"),
     ("mnist1d", dict(channels=3), "channels must be 1"),
     ("digits", dict(data="/tmp"), "takes no data path"),
+    ("cue", dict(steps=59), "steps must be >= 60"),
+    ("cue", dict(rate=1.5), "probabilities"),
+    ("cue", dict(loss_steps=0), "loss_steps must be"),
 ])
 def test_bad_options_give_clear_errors(name, options, message):
     with pytest.raises(ValueError, match=message):

@@ -5,19 +5,9 @@
 
 #include <stdint.h>
 
-/* key = type (8 bits) | core (8 bits: source of spikes, destination of learning signals) | index (16 bits) */
-#define SPIN_KEY(type, core, idx) (((uint32_t)(type) << 24) | ((uint32_t)(core) << 16) | (uint32_t)(idx))
-#define SPIN_KEY_TYPE(k) ((k) >> 24)
-#define SPIN_KEY_CORE(k) (((k) >> 16) & 0xFFu)
-#define SPIN_KEY_IDX(k)  ((k) & 0xFFFFu)
-enum {
-    SPIN_IN = 1,      /* host -> hidden cores: input x_t[idx], payload int16 (only nonzero values are sent) */
-    SPIN_SPIKE = 2,   /* hidden core -> other hidden cores (recurrent) and readout: z_t of local neuron idx */
-    SPIN_SYNC = 3,    /* hidden core -> readout: all of this step's spikes of the core have been sent */
-    SPIN_L = 4,       /* readout -> hidden core `core`: L of idx = local neuron * chunk + step, payload int32 */
-    SPIN_LABEL = 5,   /* host -> readout: label of this step, payload int32 (< 0: no loss) */
-    SPIN_CMD = 6      /* host -> readout: idx 1 = apply the update of a partial chunk now */
-};
+/* the multicast key layout (SPIN_KEY, SPIN_KEY_TYPE, SPIN_KEY_CORE, SPIN_KEY_IDX) and the packet kinds (SPIN_IN,
+ * SPIN_SPIKE, ...): generated from hypr_edge/spinnaker/packets.py with each SpiNNaker folder */
+#include "spin_keys.h"
 
 /* payloads are 32-bit words: signed values travel as two's complement, converted back without
  * implementation-defined casts */

@@ -64,7 +64,8 @@ static void count_spikes(uint32_t *run_spikes)
     }
 }
 
-/* RUN: steps [start, start + n) of the input buffer; outputs recorded at the same buffer index.
+/* RUN: steps [start, start + n) of the input buffer; outputs recorded at the same buffer index. Only a run with
+ * LEARN changes weights (its steps, its END_CHUNK); one without leaves a partly buffered chunk as it is.
  * The whole run is one measured region, started on a tick edge (under QEMU -icount a tick is a fixed number
  * of instructions, so the count is the same on every run). With HP_RUN_TIMING nothing is recorded: the
  * region then holds only the model's steps and the loop around them. */
@@ -77,6 +78,10 @@ static int cmd_run(const uint8_t *p, uint8_t *out)
     if (flags & ~(uint32_t)(HP_RUN_LEARN | HP_RUN_RESET_STATE | HP_RUN_END_CHUNK | HP_RUN_TIMING))
         return -HP_NACK_BAD_ARG;
     if (start + n > BUF_STEPS || label < HP_NO_LABEL || label >= (int)HYPR_N_OUT)
+        return -HP_NACK_BAD_ARG;
+    /* Learning is explicit: END_CHUNK applies the buffered chunk's update, so only a LEARN run may carry it and
+     * a run without LEARN never changes a weight (docs/protocol.md). Refused before anything runs. */
+    if ((flags & HP_RUN_END_CHUNK) && !learn)
         return -HP_NACK_BAD_ARG;
     if (flags & HP_RUN_RESET_STATE)
         hypr_reset_state();

@@ -1,4 +1,6 @@
-"""C code generation from templates/ (Jinja), host builds, emulator-vs-C verification, memory reports."""
-from .generate import TARGETS, Target, generate, render_library
+"""C code generation: rendering the model library from templates/ (render), the host target build (build),
+emulator-vs-C verification (verify) and the library's memory report (memory). The `--target` registry is
+hypr_edge.targets.registry; the `hypr-edge generate` command is hypr_edge.generate."""
+from .render import render_library
 
-__all__ = ["TARGETS", "Target", "generate", "render_library"]
+__all__ = ["render_library"]

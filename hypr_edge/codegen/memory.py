@@ -1,5 +1,5 @@
 """Memory report of a generated model: bytes for weights, eligibilities, states, chunk buffers, constants and code.
-The byte counts follow the static arrays declared in templates/hypr_model.c.j2 one for one (keep the two in step;
+The byte counts follow the static arrays of firmware/hypr/hypr_step.h one for one (keep the two in step;
 tests/test_codegen_memory.py checks them against the symbol sizes of the compiled object)."""
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fixed.quantize import NEURON_CONSTS, QuantizedModel
+from ..fixed.quantize import QuantizedModel
 from ..fixed.spec import LUT_SIZE
+from .render import render_library
 
 
 @dataclass
@@ -54,14 +55,14 @@ def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bo
     zwords = n * -(-lam // zwb) * zwb // 8
     sizes = {
         "flash: const weights": 2 * (n * m + c * (n + 1)),
-        "flash: constants + tables": 4 * (n * len(NEURON_CONSTS[qm.neuron]) + 2 * c + 2 * LUT_SIZE),
+        "flash: constants + tables": 4 * (n * len(qm.const_names) + 2 * c + 2 * LUT_SIZE),
         "weights (RAM)": 2 * ((n * m if hidden else 0) + c * (n + 1)),                   # w, wo
         "eligibilities": 2 * ((n * m * d if hidden else 0) + c * (n + 1)),               # e, eo
         "states + readout": 4 * n * d + n + 4 * c,                                       # s, z, o
         # s0, buf_x, buf_z0 (learning all); buf_z, buf_eps
         "chunk buffers": (4 * n * d + 2 * lam * ni + zb if hidden else 0) + zwords + 4 * lam * c,
-        # st (learning all); qs, ws, col
-        "update scratch": (4 * (lam + 1) * d if hidden else 0) + 4 * lam * (2 + d),
+        # st, col (learning all); qs, ws
+        "update scratch": (4 * (lam + 1) * d + 4 * lam if hidden else 0) + 4 * lam * (1 + d),
         "PRNG + counters": 12,                                                           # prng_state, pos, n_updates
     }
     synapses = n * ni + (n * n if qm.recurrent else 0) + c * n
@@ -72,7 +73,6 @@ def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bo
 def _code_size(qm: QuantizedModel) -> tuple[dict | None, str]:
     """Compile hypr_model.c alone (-Os) for Cortex-M4 when arm-none-eabi-gcc exists, else for the host; the stack
     bound is the sum of every function's frame (-fstack-usage; no recursion, so no call chain is deeper)."""
-    from .generate import render_library
     if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
         cc, size, flags, target = "arm-none-eabi-gcc", "arm-none-eabi-size", ["-mcpu=cortex-m4", "-mthumb"], "cortex-m4 -Os"
     elif shutil.which("gcc") and shutil.which("size"):

@@ -1,10 +1,14 @@
-"""Render the generated C library (templates/*.j2) for a QuantizedModel: the model's data and configuration.
+"""Render the generated C library for a QuantizedModel: the model's data and configuration (templates/*.j2) next to
+a copy of the hand-written kernels (firmware/hypr/), which the generated hypr_model.c #includes.
 
-`render_library(qm, outdir)` writes hypr_model.h/.c, the part every target shares.
+`render_library(qm, outdir)` writes hypr_model.h, hypr_model.c and hypr/ (the kernels), the part every target
+shares. The templates only ever receive integers formatted here and names checked here.
 """
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from pathlib import Path
 
 import jinja2
@@ -12,11 +16,67 @@ import numpy as np
 
 from .. import __version__
 from ..fixed import spec as fs
-from ..fixed.quantize import NEURON_CONSTS, SCALAR_CONSTS, QuantizedModel
-from ..network_spec import STATE_NAMES
-from ..resources import templates_dir
+from ..fixed.quantize import QuantizedModel, QuantizeError
+from ..neurons import MODELS
+from ..resources import firmware_dir, templates_dir
 
 LIBRARY_FILES = ("hypr_model.h", "hypr_model.c")
+KERNEL_DIR = "hypr"   # firmware/hypr/, copied to <out>/hypr/ beside the generated files
+
+#: the model-independent constants of docs/fixed-point.md that the C kernels use: name, value, meaning.
+#: firmware/hypr/hypr_spec.h is written from this table (spec_header) and checked against it by a test.
+SPEC_CONSTANTS = (
+    ("FA", fs.FA, "constants, Jacobian entries, psi, g, Phi: Q8.24 in int32"),
+    ("FQ", fs.FQ, "learning signals eps, L, q and chunk gradients: Q.20"),
+    ("FEO", fs.FEO, "readout eligibilities: int16 Q1.14"),
+    ("A_MAX", fs.A_MAX, "|A|, |g| saturate here"),
+    ("G_MAX", fs.G_MAX, "the chunk gradient saturates here"),
+    ("G1_MAX", fs.G1_MAX, "sum_t q x >> fx saturates here before the product with c0"),
+    ("LUT_BITS", fs.LUT_BITS, "2^LUT_BITS linear segments in every lookup table"),
+    ("LOG2E_Q", fs.LOG2E_Q, "log2(e) in Q.FA"),
+    ("XORSHIFT_DEFAULT_SEED", fs.XORSHIFT_DEFAULT_SEED, "the PRNG seed of a model that names none"),
+)
+_SUFFIX = {"LUT_BITS": "", "FA": "", "FQ": "", "FEO": "", "XORSHIFT_DEFAULT_SEED": "u"}
+
+
+def spec_header() -> str:
+    """The text of firmware/hypr/hypr_spec.h."""
+    width = max(len(n) for n, _, _ in SPEC_CONSTANTS)
+    lines = ["/* Generated from hypr_edge/fixed/spec.py by hypr_edge.codegen.render.spec_header(): do not edit. After",
+             " * a change there: python -c 'import hypr_edge.codegen.render as r; print(r.spec_header(), end=\"\")' \\",
+             " *     > firmware/hypr/hypr_spec.h",
+             " * The model-independent constants of docs/fixed-point.md (§2, §5, §6, §7). */",
+             "#ifndef HYPR_SPEC_H", "#define HYPR_SPEC_H", ""]
+    for name, value, meaning in SPEC_CONSTANTS:
+        literal = f"0x{value:08x}u" if name == "XORSHIFT_DEFAULT_SEED" else f"{int(value)}{_SUFFIX.get(name, 'LL')}"
+        lines.append(f"#define {name:<{width}} {literal:<22} /* {meaning} */")
+    lines += ["", "#endif", ""]
+    return "\n".join(lines)
+
+
+def kernel_dir() -> Path:
+    """The hand-written C kernels (firmware/hypr/)."""
+    return firmware_dir() / KERNEL_DIR
+
+
+def neuron_kernel(neuron: str) -> str:
+    """The kernel header of a neuron model, relative to hypr/: neurons/<name>.h (the name checked, the file there)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", neuron) or neuron not in MODELS:
+        raise QuantizeError(f"unknown neuron model {neuron!r}; known: {', '.join(MODELS)}")
+    rel = f"neurons/{neuron}.h"
+    if not (kernel_dir() / rel).is_file():
+        raise QuantizeError(f"neuron model {neuron!r} has no C kernel: {kernel_dir() / rel} is missing")
+    return rel
+
+
+def copy_kernels(outdir: str | os.PathLike) -> list[Path]:
+    """Copy firmware/hypr/ (C sources only) to <outdir>/hypr/; returns the copied files."""
+    src, dst = kernel_dir(), Path(outdir) / KERNEL_DIR
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=lambda d, names: [n for n in names if not (n.endswith(".h") or
+                                                                                (Path(d) / n).is_dir())])
+    return sorted(p for p in dst.rglob("*.h"))
 
 
 def _cformat(values, per_line: int = 12) -> str:
@@ -33,22 +93,31 @@ def _env() -> jinja2.Environment:
     return env
 
 
+def _ints(values) -> list[int]:
+    return [int(v) for v in np.asarray(values).ravel()]
+
+
 def template_context(qm: QuantizedModel) -> dict:
+    """Everything the templates emit: integers (and integer arrays) converted here, names checked here."""
     qm.check()
+    f, sh, model = qm.formats, qm.shifts(), MODELS[qm.neuron]
     return dict(
-        version=__version__, neuron=qm.neuron, n_in=qm.n_in, n_hidden=qm.n_hidden, n_out=qm.n_out,
-        chunk=qm.chunk, d=qm.d, m=qm.m, recurrent=qm.recurrent, learn_hidden=qm.learn == "all",
-        state_names=STATE_NAMES[qm.neuron], model_hash=qm.model_hash(), formats=qm.formats,
-        FA=fs.FA, FQ=fs.FQ, FEO=fs.FEO, A_MAX=fs.A_MAX, G_MAX=fs.G_MAX, G1_MAX=fs.G1_MAX, LUT_BITS=fs.LUT_BITS,
-        psi_shift=qm.psi_shift, LOG2E_Q=fs.LOG2E_Q, lr_mant=qm.lr_mant, shifts=qm.shifts(), seed=qm.seed,
-        psi_lut=qm.psi_table, exp2_lut=qm.exp2_table, w=qm.w, wo=qm.wo,
-        kconsts={n: qm.k[n] for n in NEURON_CONSTS[qm.neuron]}, kao=[int(v) for v in qm.kao],
-        kbo=[int(v) for v in qm.kbo], scalars={n: int(qm.scalars[n]) for n in SCALAR_CONSTS[qm.neuron]})
+        version=__version__, neuron=qm.neuron, neuron_kernel=neuron_kernel(qm.neuron),
+        state_names=list(model.state_names), n_in=int(qm.n_in), n_hidden=int(qm.n_hidden), n_out=int(qm.n_out),
+        chunk=int(qm.chunk), d=int(qm.d), m=int(qm.m), recurrent=bool(qm.recurrent), learn_hidden=qm.learn == "all",
+        model_hash=int(qm.model_hash()),
+        formats={k: int(f[k]) for k in ("fx", "fw", "fwo", "fs", "fe")},
+        psi_shift=int(qm.psi_shift), lr_mant=int(qm.lr_mant), seed=int(qm.seed),
+        shifts={"hidden": int(sh["hidden"]), "readout": int(sh["readout"])},
+        psi_lut=_ints(qm.psi_table), exp2_lut=_ints(qm.exp2_table), w=_ints(qm.w), wo=_ints(qm.wo),
+        kconsts={n: _ints(qm.k[n]) for n in model.fixed_consts}, kao=_ints(qm.kao), kbo=_ints(qm.kbo),
+        scalars={n: int(qm.scalars[n]) for n in model.fixed_scalars})
 
 
 def render_library(qm: QuantizedModel, outdir: str | os.PathLike, extra: tuple[str, ...] = (),
                    context: dict | None = None) -> list[Path]:
-    """Write hypr_model.h, hypr_model.c (and `extra` templates) into outdir; returns the paths."""
+    """Write hypr_model.h, hypr_model.c (and `extra` templates) and the kernels (hypr/) into outdir; returns the
+    paths."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     env, ctx = _env(), {**template_context(qm), **(context or {})}
@@ -57,6 +126,4 @@ def render_library(qm: QuantizedModel, outdir: str | os.PathLike, extra: tuple[s
         path = out / name
         path.write_text(env.get_template(name + ".j2").render(**ctx))
         paths.append(path)
-    return paths
-
-
+    return paths + copy_kernels(out)

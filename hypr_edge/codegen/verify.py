@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CommandError
 from ..fixed.emulator import Emulator
 from ..fixed.quantize import QuantizedModel, QuantizeError
+from ..tasks import load_task
+from .build import HostBuildError, build_host, write_host
 
 
 @dataclass
@@ -138,11 +141,9 @@ def compare(c_res: list[dict], e_res: list[dict]) -> Mismatch | None:
 
 def verify(qm: QuantizedModel, streams: list[Stream], exe=None, workdir=None) -> Mismatch | None:
     """Generate + build (unless `exe` is given), run both sides, compare everything."""
-    from .build import build_host
-    from .generate import generate
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         if exe is None:
-            generate(qm, tmp, "host")
+            write_host(qm, tmp)
             exe = build_host(tmp)
         c_res = run_c(exe, qm, streams, tmp)
     return compare(c_res, run_emulator(qm, streams))
@@ -151,25 +152,23 @@ def verify(qm: QuantizedModel, streams: list[Stream], exe=None, workdir=None) ->
 # ------------------------------------------------------------------------------------------ CLI
 
 def add_arguments(parser) -> None:
+    from ..arguments import positive_int, seed32
     parser.add_argument("model", help="quantized model file (.npz from `hypr-edge quantize`)")
     parser.add_argument("--task", help="built-in task whose test inputs to run (default: random sparse inputs)")
     parser.add_argument("--data", help="data path for tasks read from files")
-    parser.add_argument("--streams", type=int, default=8, help="number of input streams (default 8)")
-    parser.add_argument("--steps", type=int, help="steps per stream (default: the task's, or 100)")
+    parser.add_argument("--streams", type=positive_int, default=8, help="number of input streams (default 8)")
+    parser.add_argument("--steps", type=positive_int, help="steps per stream (default: the task's, or 100)")
     parser.add_argument("--learn", action="store_true", help="run with on-device learning (labels from the task)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed32, default=0)
 
 
 def run(args) -> int:
-    from ..cli import CommandError
-    from .build import BuildError
     try:
         qm = QuantizedModel.load(args.model)
     except (QuantizeError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None
     rng = np.random.default_rng(args.seed)
     if args.task:
-        from ..tasks import load_task
         try:
             ds = load_task(args.task, seed=args.seed, data=args.data)
         except (ValueError, FileNotFoundError) as err:
@@ -190,7 +189,7 @@ def run(args) -> int:
     streams = [Stream(xq[k], np.asarray(y[k]), args.learn, qm.seed + k) for k in range(len(xq))]
     try:
         bad = verify(qm, streams)
-    except BuildError as err:
+    except HostBuildError as err:
         raise CommandError(str(err)) from None
     n_steps = sum(len(s.x) for s in streams)
     if bad is None:

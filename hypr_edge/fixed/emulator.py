@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .quantize import QuantizedModel
+from ..neurons.base import FixedConstants
+from .qmodel import QuantizedModel
 from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, psi_eval, rshift_round, sat16, sat32, sat_sym, softmax_eps,
                    stochastic_shift, xorshift32_draws, align)
 
@@ -23,6 +24,9 @@ class Emulator:
         self.sc = {n: int(v) for n, v in qm.scalars.items()}
         self.kao, self.kbo = np.asarray(qm.kao, I64), np.asarray(qm.kbo, I64)
         self.psi_t, self.psi_sh, self.e2 = qm.psi_table, qm.psi_shift, qm.exp2_table
+        self.model = qm.model                    # the neuron model's integer kernels (int_h, int_step, ...)
+        self.consts = FixedConstants(self.k, self.sc, self.fs)
+        self.c0 = np.asarray(self.model.int_input_gain(self.consts), I64)   # df/dI = (c0, 0, ...), per neuron
         self.learn_hidden = qm.learn == "all"
         self.stats = {"e_max": 0} if stats else None
         seeds = np.full(batch, qm.seed) if seeds is None else np.broadcast_to(np.asarray(seeds), (batch,))
@@ -48,84 +52,24 @@ class Emulator:
         self.buf_z = np.zeros((B, lam + 1, n), I64)           # z_0 .. z_lambda
         self.buf_eps = np.zeros((B, lam, qm.n_out), I64)      # eps_t
 
-    # §4 neuron models ------------------------------------------------------------------------------------
+    # §4 the neuron model, §9.2-9.3 its Jacobian and g: the model's integer kernels -------------------------
     def h(self, s):
         """Spike pre-activation h(s) in Q.fs (int64)."""
-        sc, nm = self.sc, self.qm.neuron
-        if nm == "lif":
-            return s[..., 0] - sc["th"]
-        if nm == "alif":
-            return s[..., 0] - self.alif_thr(s[..., 1])
-        return s[..., 0] - sc["th"] - s[..., 2]
-
-    def alif_thr(self, a):
-        return sat32(self.sc["th0"] + rshift_round(self.sc["kba"] * a, FA))
-
-    def brf_q_beta(self, s, z):
-        """q = gamma r + z (Q.fs) and delta*beta = kb - delta q (Q.FA)."""
-        q = sat32(rshift_round(self.sc["kg"] * s[..., 2], FA) + (z << self.fs))
-        kbeta = sat_sym(self.k["kb"] - rshift_round(self.k["kc"] * q, self.fs), A_MAX)
-        return q, kbeta
+        return self.model.int_h(self.consts, s)
 
     def neuron_step(self, s, z, cur):
         """§4: s_t = f(s_{t-1}, I_t) with z = z_{t-1}; returns (s_t, z_t)."""
-        k, sc, nm = self.k, self.sc, self.qm.neuron
-        if nm == "lif":
-            u = sat32(rshift_round(k["ka"] * s[..., 0] + k["kc"] * cur, FA) - z * sc["th"])
-            s_new = u[..., None]
-        elif nm == "alif":
-            thr_prev = self.alif_thr(s[..., 1])
-            a = sat32(rshift_round(k["kr"] * s[..., 1] + k["kr1"] * (z << self.fs), FA))
-            u = sat32(rshift_round(k["ka"] * s[..., 0] + k["kc"] * cur, FA) - z * thr_prev)
-            s_new = np.stack((u, a), -1)
-        else:
-            u, v = s[..., 0], s[..., 1]
-            q, kbeta = self.brf_q_beta(s, z)
-            u_new = sat32(u + rshift_round(kbeta * u - k["kw"] * v + k["kc"] * cur, FA))
-            v_new = sat32(v + rshift_round(k["kw"] * u + kbeta * v, FA))
-            s_new = np.stack((u_new, v_new, q), -1)
+        s_new = self.model.int_step(self.consts, s, z, cur)
         return s_new, (self.h(s_new) > 0).astype(I64)
 
     def jacobian(self, s):
         """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1})))."""
-        k, sc, nm = self.k, self.sc, self.qm.neuron
         hp = self.h(s)
-        z = (hp > 0).astype(I64)
-        psi = psi_eval(self.psi_t, hp, self.psi_sh)
-        if nm == "lif":
-            A = (k["ka"] - rshift_round(sc["th"] * psi, self.fs))[..., None, None]
-        elif nm == "alif":
-            kba = sc["kba"]
-            thr = self.alif_thr(s[..., 1])
-            bt = sat_sym(rshift_round(kba * thr, self.fs), A_MAX)
-            b11 = rshift_round(k["kr1"] * kba, FA)
-            A = np.stack((np.stack((k["ka"] - rshift_round(thr * psi, self.fs),
-                                    -z * kba + rshift_round(bt * psi, FA)), -1),
-                          np.stack((rshift_round(k["kr1"] * psi, FA),
-                                    k["kr"] - rshift_round(b11 * psi, FA)), -1)), -2)
-        else:
-            one = 1 << FA
-            _, kbeta = self.brf_q_beta(s, z)
-            du = sat_sym(rshift_round(k["kc"] * s[..., 0], self.fs), A_MAX)   # delta u in Q.FA
-            dv = sat_sym(rshift_round(k["kc"] * s[..., 1], self.fs), A_MAX)
-            dqr = sc["kg"] - psi
-            kw = np.broadcast_to(k["kw"], psi.shape)
-            A = np.stack((np.stack((one + kbeta - rshift_round(du * psi, FA), -kw,
-                                    -rshift_round(du * dqr, FA)), -1),
-                          np.stack((kw - rshift_round(dv * psi, FA), one + kbeta,
-                                    -rshift_round(dv * dqr, FA)), -1),
-                          np.stack((psi, np.zeros_like(psi), dqr), -1)), -2)
-        return sat_sym(A, A_MAX)
+        return sat_sym(self.model.int_jacobian(self.consts, s, hp, psi_eval(self.psi_t, hp, self.psi_sh)), A_MAX)
 
     def g(self, s):
         """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA."""
-        psi = psi_eval(self.psi_t, self.h(s), self.psi_sh)
-        nm = self.qm.neuron
-        if nm == "lif":
-            return psi[..., None]
-        if nm == "alif":
-            return np.stack((psi, sat_sym(-rshift_round(self.sc["kba"] * psi, FA), A_MAX)), -1)
-        return np.stack((psi, np.zeros_like(psi), -psi), -1)
+        return self.model.int_g(self.consts, psi_eval(self.psi_t, self.h(s), self.psi_sh))
 
     # §8.2 one step ---------------------------------------------------------------------------------------
     def xa(self, x):
@@ -191,12 +135,12 @@ class Emulator:
                 l = sat32(rshift_round(L[:, t, :, None] * self.g(states[:, t + 1]), FA))
                 q = l if A_next is None else sat32(l + rshift_round(np.einsum("bnji,bnj->bni", A_next, q), FA))
                 qs[:, t] = q[..., 0]
-                ws[:, t] = sat32(rshift_round(P[..., :, 0] * self.k["kc"][:, None], FA))
+                ws[:, t] = sat32(rshift_round(P[..., :, 0] * self.c0[:, None], FA))
                 P = sat32(rshift_round(np.einsum("bnij,bnjk->bnik", P, A), FA))
                 A_next = A
             q0 = sat32(rshift_round(np.einsum("bnji,bnj->bni", A_next, q), FA))
             grads["hidden"] = self._apply(self.w, self.e, xa, self.fx, self.fe, qs, q0, P, ws,
-                                          self.k["kc"], draws[:, :draws_h], qm.shifts()["hidden"])
+                                          self.c0, draws[:, :draws_h], qm.shifts()["hidden"])
         # readout: the same update with d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0
         qo = np.zeros((B, n, qm.n_out), I64)
         wso = np.zeros((B, n, qm.n_out, 1), I64)

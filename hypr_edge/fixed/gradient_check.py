@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..neurons import model_class
 from .emulator import Emulator
 from .quantize import quantize
 from .random_models import random_spec
@@ -18,8 +19,7 @@ def fixed_vs_float(neuron, recurrent, chunk, steps, seed, n_in=6, n=12, n_out=3,
     from hypr_edge.gradient_methods import gradients
     from hypr_edge.model import model_from_spec
     rng = np.random.default_rng(seed)
-    # BRF integrates delta * I per step: it needs ~50x larger currents to spike
-    scale = weight_scale or (100.0 if neuron == "brf" else 2.0)
+    scale = weight_scale or 2.0 * model_class(neuron).drive   # drive: the model's input scale relative to LIF's
     spec = random_spec(rng, neuron, n_in, n, n_out, recurrent, weight_scale=scale)
     x = (rng.random((1, steps, n_in)) < 0.3) * 1.0
     y = int(rng.integers(0, n_out))

@@ -6,20 +6,17 @@ import math
 import numpy as np
 
 from ..network_spec import LayerSpec, NetworkSpec
-from .quantize import FA, QuantizedModel, quantize
-from .spec import A_MAX
+from ..neurons import make_neuron
+from .qmodel import QuantizedModel
+from .quantize import quantize
+from .spec import FA
 
 
 def random_spec(rng: np.random.Generator, neuron: str, n_in: int, n: int, n_out: int, recurrent: bool,
                 weight_scale: float = 1.0) -> NetworkSpec:
     b = math.sqrt(6.0 / (n_in + n)) * weight_scale
     u = lambda lo, hi, *shape: rng.uniform(lo, hi, shape)
-    if neuron == "brf":
-        params = {"omega": u(5, 50, n), "b_offset": u(0.1, 3, n)}
-    elif neuron == "alif":
-        params = {"alpha": u(0.8, 0.97, n), "rho": u(0.98, 0.995, n)}
-    else:
-        params = {"alpha": u(0.8, 0.97, n)}
+    params = make_neuron(neuron).random_params(rng, n)
     layer = LayerSpec(w_in=u(-b, b, n, n_in), w_rec=u(-b, b, n, n) if recurrent else None,
                       bias=u(-0.5, 1.5, n) * weight_scale, params=params)
     return NetworkSpec(neuron=neuron, layers=[layer], w_out=u(-1, 1, n_out, n), b_out=u(-0.2, 0.2, n_out),
@@ -38,10 +35,10 @@ def random_qmodel(rng: np.random.Generator, neuron: str, n_in: int, n: int, n_ou
     edge = lambda shape: rng.choice(np.array([-32768, 32767, -1, 0, 1]), shape)
     pick = lambda shape: np.where(rng.random(shape) < 0.5, edge(shape), rng.integers(-32768, 32768, shape))
     qm.w, qm.wo = pick(qm.w.shape), pick(qm.wo.shape)
-    one = 1 << FA
-    for name in qm.k:
-        lo, hi = (-A_MAX, A_MAX) if name == "kb" else (0, one)
+    model = make_neuron(neuron)
+    for name, (lo, hi) in model.fixed_consts.items():
         qm.k[name] = np.where(rng.random(n) < 0.5, rng.choice([lo, hi], n), rng.integers(lo, hi + 1, n))
+    one = 1 << FA
     qm.kao = rng.choice([0, one, one - 1, one // 2], n_out)
     qm.kbo = rng.choice([0, one, 1, one // 3], n_out)
     f = qm.formats
@@ -50,13 +47,9 @@ def random_qmodel(rng: np.random.Generator, neuron: str, n_in: int, n: int, n_ou
     f["fs"] = int(rng.integers(8, min(20, f["fw"] + f["fx"]) + 1)) if f["fw"] + f["fx"] >= 8 else None
     if f["fs"] is None:
         f["fw"], f["fs"] = 15, 8 + int(rng.integers(0, 8))
-    for name in qm.scalars:
-        if name in ("th", "th0"):
-            qm.scalars[name] = int(rng.choice([-(1 << 31), (1 << 31) - 1, 0, 1 << f["fs"], rng.integers(-1 << 31, 1 << 31)]))
-        elif name == "kg":
-            qm.scalars[name] = int(rng.choice([0, one - 1, rng.integers(0, one)]))
-        else:
-            qm.scalars[name] = int(rng.choice([-A_MAX, A_MAX, rng.integers(-A_MAX, A_MAX)]))
+    for name, sc in model.fixed_scalars.items():
+        special = [0, 1 << f["fs"]] if sc.fmt == "fs" else []   # thresholds: also 0 and 1.0
+        qm.scalars[name] = int(rng.choice([sc.lo, sc.hi, *special, rng.integers(sc.lo, sc.hi + 1)]))
     qm.lr_mant = int(rng.choice([1, 32767, int(rng.integers(0, 32768))]))
     qm.lr_shift = int(rng.integers(0, 30))
     qm.check()

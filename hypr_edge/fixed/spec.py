@@ -1,6 +1,6 @@
 """Integer primitives and fixed formats of docs/fixed-point.md (section numbers refer to it).
 
-These functions are the NumPy twins of the `static inline` helpers in templates/hypr_model.c.j2 and carry the
+These functions are the NumPy twins of the `static inline` helpers in firmware/hypr/hypr_fixed.h and carry the
 same names. They work on int64 arrays (or Python ints); every caller keeps operands inside the bounds that
 the spec proves, so no int64 product can wrap (numpy would wrap silently, C would be undefined).
 """
@@ -20,8 +20,6 @@ G_MAX = (1 << 47) - 1          # chunk gradient saturates here so that G * lr_ma
 G1_MAX = (1 << 38) - 1         # sum_t q x >> fx saturates here before the product with c0 (<= 2^24)
 LUT_BITS = 8                   # 256 linear segments in every lookup table
 LUT_SIZE = (1 << LUT_BITS) + 1
-PSI_RANGE_LOG2 = {"slayer": 2, "double_gaussian": 4}   # psi tables cover |h| < 2^R (real units)
-SURROGATE = {"lif": "slayer", "alif": "slayer", "brf": "double_gaussian"}
 XORSHIFT_DEFAULT_SEED = 0x2545F491
 
 
@@ -63,26 +61,16 @@ def to_q(x, f: int):
 
 # §6 lookup tables ----------------------------------------------------------------------------------------
 
-def _psi_float(kind: str, x: np.ndarray) -> np.ndarray:
-    # The same functions as hypr_edge.neurons (double_gaussian, slayer with alpha 5, scale 0.3), evaluated once
-    # on a grid to fill a table; the device and the emulator only ever see the integer table.
-    if kind == "slayer":
-        return 0.3 * 0.5 * 5.0 * np.exp(-5.0 * np.abs(x))
-    def normal(x, sigma):
-        return np.exp(-0.5 * (x / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
-    return 0.5 * (1.15 * normal(x, 0.5) - 0.30 * normal(x, 3.0))
+def psi_table(surrogate) -> np.ndarray:
+    """psi at |h| = i * 2^(R-8), i = 0..256, in Q.FA, for a hypr_edge.neurons Surrogate (R = its range_log2).
+    The float function is evaluated once on the grid; the device and the emulator only ever see the table."""
+    grid = np.arange(LUT_SIZE) * 2.0 ** (surrogate.range_log2 - LUT_BITS)
+    return to_q(surrogate.numpy_fn(grid), FA)
 
 
-def psi_table(kind: str) -> np.ndarray:
-    """psi at |h| = i * 2^(R-8), i = 0..256, in Q.FA."""
-    r = PSI_RANGE_LOG2[kind]
-    grid = np.arange(LUT_SIZE) * 2.0 ** (r - LUT_BITS)
-    return to_q(_psi_float(kind, grid), FA)
-
-
-def psi_shift(kind: str, fs: int) -> int:
+def psi_shift(surrogate, fs: int) -> int:
     """Bits of |h| (Q.fs) below one table segment."""
-    return fs + PSI_RANGE_LOG2[kind] - LUT_BITS
+    return fs + surrogate.range_log2 - LUT_BITS
 
 
 def exp2_table() -> np.ndarray:

@@ -1,24 +1,31 @@
-"""Generate the SpiNNaker core images (templates/spinnaker/), build the host machine simulator (gcc) and the
-per-core objects for ARM968 and Cortex-M4F (arm-none-eabi-gcc), run the simulator, report memory per core.
+"""Generate the SpiNNaker core images (templates/spinnaker/: each core's data and configuration; its code is
+firmware/spinnaker/ over the kernels of firmware/hypr/), build the host machine simulator (gcc) and the per-core
+objects for ARM968 and Cortex-M4F (arm-none-eabi-gcc), run the simulator, report memory per core.
 `hypr-edge generate --target spinnaker [--cores K] [--core-kb 128]` ends in `run` below."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..codegen.generate import HOST_CFLAGS
-from ..codegen.render import _env, template_context
+import numpy as np
+
+from ..codegen.build import HOST_CFLAGS
+from ..codegen.model_args import load_model
+from ..codegen.render import _env, copy_kernels, template_context
+from ..codegen.verify import read_trace, write_input
+from ..errors import CommandError
+from ..fixed.quantize import QuantizedModel, QuantizeError
 from ..resources import firmware_dir
-from ..fixed.quantize import QuantizedModel
-from .partition import DEFAULT_BUDGET, Plan, draw_offsets, jump_columns, plan
+from . import packets
+from .partition import DEFAULT_BUDGET, PartitionError, Plan, draw_offsets, jump_columns, plan
 
 FIRMWARE_DIR = firmware_dir() / "spinnaker"
-RUNTIME_FILES = ("spin1_api.h", "spin_core.h", "spin_sim.c")
+#: hand-written: the spin1_api subset, the descriptor, the host machine simulator, the core image and its roles
+RUNTIME_FILES = ("spin1_api.h", "spin_core.h", "spin_sim.c", "spin_image.h", "spin_hidden.h", "spin_readout.h")
 ARCHES = {"arm968": ("-mcpu=arm968e-s", "-marm"), "cortex-m4f": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
                                                                  "-mfpu=fpv4-sp-d16")}
 
@@ -31,75 +38,38 @@ def core_file(core: int) -> str:
     return f"core_{core}.c"
 
 
-# -- the single-core kernels, cut from the rendered single-core library so that there is one source ------------
-_SECTIONS = {   # name: (first line starts with, section ends before the line that starts with)
-    "prims": ("/* §1 integer primitives", "/* §3 parameters"),
-    "neuron": ("/* §4 neuron model", "/* §8 API"),
-    "softmax": ("/* §6.2: eps = softmax", "void hypr_learn_step"),
-    "row_apply": ("/* §9.5-9.7 for one postsynaptic row", "/* §9: the HYPR update"),
-    "backward": ("/* §9.3-9.4 backward pass of one neuron", "/* §9.2 replay of neuron i"),
-}
-
-
-def _cut(text: str, first: str, end: str) -> str:
-    i = text.find("\n" + first)
-    j = text.find("\n" + end, i + 1)
-    if i < 0 or j < 0:
-        raise SpinnakerError(f"templates/hypr_model.c.j2 has no section {first!r}..{end!r}: update "
-                             "hypr_edge/spinnaker/generate.py _SECTIONS")
-    return text[i + 1:j].rstrip() + "\n"
-
-
-def _drop_array(text: str, name: str) -> str:
-    """Remove one `static const int32_t NAME[...] = {...};` table (an unused const is an error under -Werror)."""
-    return re.sub(r"static const int32_t " + name + r"\[[^\]]*\] = \{.*?\};\n", "", text, flags=re.S)
-
-
-def kernels(qm: QuantizedModel, ctx: dict) -> dict[str, str]:
-    single = _env().get_template("hypr_model.c.j2").render(**ctx)
-    return {name: _cut(single, *marks) for name, marks in _SECTIONS.items()}
-
-
-def _prims(prims: str, hidden: bool, readout: bool) -> str:
-    """The primitives a core's roles use (an unused const table is an error under -Werror)."""
-    if not readout:
-        prims = _drop_array(prims, "EXP2_LUT")                     # only the readout has a softmax
-    if not hidden:
-        prims = _drop_array(prims, "PSI_LUT")                      # only hidden neurons have a surrogate
-        prims = re.sub(r"static inline int64_t psi_eval\(.*\n", "", prims)
-    return prims
-
-
 def generate_spinnaker(qm: QuantizedModel, outdir: str | os.PathLike, cores: int | None = None,
                        budget: int = DEFAULT_BUDGET, readout: str = "auto") -> tuple[Plan, list[Path]]:
-    """Write core_0.c .. core_{n-1}.c (the hidden cores in neuron order; the readout on the last of them or on a
-    core of its own after them), machine.c (simulator core table and routing table) and the runtime sources."""
+    """Write core_0.c .. core_{n-1}.c (each core's data and configuration; the hidden cores in neuron order, the
+    readout on the last of them or on a core of its own after them), machine.c (simulator core table and routing
+    table), spin_keys.h (packets.py), the hand-written runtime and core code (firmware/spinnaker/) and the kernels
+    (hypr/) that every image includes."""
     p = plan(qm, cores, budget, readout)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     env, ctx = _env(), template_context(qm)
-    kern = kernels(qm, ctx)
     jumps = draw_offsets(p)
-    common = dict(ctx, n_hidden_cores=p.k, n_cores=p.n_cores, core_n0=p.n0, kern_row_apply=kern["row_apply"],
-                  kern_neuron=kern["neuron"], kern_softmax=kern["softmax"],
-                  kern_backward=kern["backward"])
+    w = np.asarray(qm.w)
+    common = dict(ctx, n_hidden_cores=p.k, n_cores=p.n_cores, core_n0=[int(v) for v in p.n0])
     paths = []
     for c in range(p.n_cores):
         start, nxt = jumps[c]
         hidden, ro = c < p.k, c == p.readout_core
         a, b = (p.n0[c], p.n0[c + 1]) if hidden else (0, 0)
-        cx = dict(common, core=c, name=p.name(c), hidden=hidden, readout=ro,
-                  spike_remote=hidden and p.spike_dest(c) > 0, updates=ro or (hidden and qm.learn == "all"),
-                  jump_start=jump_columns(start), jump_next=jump_columns(nxt), n0=a, nl=b - a, w=qm.w[a:b],
-                  kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()}, kern_prims=_prims(kern["prims"], hidden, ro))
+        cx = dict(common, core=c, hidden=hidden, readout=ro, spike_remote=hidden and p.spike_dest(c) > 0,
+                  updates=ro or (hidden and qm.learn == "all"), jump_start=jump_columns(start),
+                  jump_next=jump_columns(nxt), n0=a, nl=b - a, w=w[a:b],
+                  kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()})
         paths.append(out / core_file(c))
         paths[-1].write_text(env.get_template("spinnaker/core.c.j2").render(**cx))
     paths.append(out / "machine.c")
     paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**common, routes=p.routes()))
+    paths.append(out / "spin_keys.h")
+    paths[-1].write_text(packets.c_header())
     for name in RUNTIME_FILES:
         shutil.copy(FIRMWARE_DIR / name, out / name)
         paths.append(out / name)
-    return p, paths
+    return p, paths + copy_kernels(out)
 
 
 def _run(cmd: list[str]) -> None:
@@ -128,7 +98,6 @@ def build_sim(outdir: str | os.PathLike, n_cores: int, cflags: tuple[str, ...] =
 def run_sim(exe, qm: QuantizedModel, streams, workdir=None, stats: bool = False):
     """Run input streams (codegen.verify.Stream) on the simulator; returns the traces (as read_trace) and, with
     `stats`, the per-core packet counts {core: {sent, received, max_sent_per_step}}, 'steps', 'host'."""
-    from ..codegen.verify import read_trace, write_input
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         inp, outp, st = Path(tmp) / "in.bin", Path(tmp) / "out.bin", Path(tmp) / "stats.txt"
         write_input(inp, qm, streams)
@@ -207,10 +176,6 @@ class Report:
 
 def run(args) -> int:
     """`hypr-edge generate --target spinnaker`."""
-    from ..cli import CommandError
-    from ..codegen.generate import load_model
-    from ..fixed.quantize import QuantizeError
-    from .partition import PartitionError
     try:
         qm = load_model(args)
         p, paths = generate_spinnaker(qm, args.out, args.cores, int(args.core_kb * 1024))

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..fixed.quantize import NEURON_CONSTS, QuantizedModel
-from ..fixed.spec import LUT_SIZE
+from ..fixed.quantize import QuantizedModel
+from ..fixed.spec import LUT_SIZE, xorshift32
+from .packets import MATCH_KIND, MATCH_KIND_CORE, SPIN_CMD, SPIN_IN, SPIN_L, SPIN_LABEL, SPIN_SPIKE, SPIN_SYNC, key
 
 DEFAULT_BUDGET = 128 * 1024      # SpiNNaker 2 processing element: 128 KB SRAM for code and data
 CODE_RESERVE = 8 * 1024          # room left for one role's code when the partitioner sizes data (measured: report)
 SHARED_CODE_RESERVE = 12 * 1024  # the same for a core that runs hidden neurons and the readout
 ROUTE_BYTES = 12                 # key, mask, destination bitmap
-SPIN_IN, SPIN_SPIKE, SPIN_SYNC, SPIN_L, SPIN_LABEL, SPIN_CMD = 1, 2, 3, 4, 5, 6   # firmware/spinnaker/spin_core.h
 MAX_HIDDEN_CORES = 31             # + the readout: a 32-bit destination bitmap per route
 READOUT_PLACEMENTS = ("auto", "separate")
 
 
 class PartitionError(ValueError):
     pass
-
-
-def key(kind: int, core: int = 0, idx: int = 0) -> int:
-    return (kind << 24) | (core << 16) | idx
 
 
 @dataclass
@@ -98,7 +94,7 @@ def core_bytes(qm: QuantizedModel, nl: int, k: int, readout: bool) -> dict[str, 
         b["eligibilities"] += 2 * nl * m * d if learn else 0
         b["state"] += 4 * nl * d + nl + 2 * zb + 2 * n_in + 8
         b["chunk buffers"] += 4 * nl * d + 2 * lam * n_in + lam * zb + 4 * lam * nl + 4 * (lam + 1) * d if learn else 0
-        b["constants + tables"] += 4 * nl * len(NEURON_CONSTS[qm.neuron]) + 4 * LUT_SIZE
+        b["constants + tables"] += 4 * nl * len(qm.const_names) + 4 * LUT_SIZE
     if readout:
         b["weights"] += 2 * c * (n + 1)
         b["eligibilities"] += 2 * c * (n + 1)
@@ -186,29 +182,23 @@ def plan(qm: QuantizedModel, cores: int | None = None, budget: int = DEFAULT_BUD
 def routes(p: Plan) -> list[Route]:
     """First match wins. A core never routes a packet to itself: what it would send itself it delivers locally."""
     k, ro = p.k, p.readout_core
-    r = [Route(key(SPIN_IN), 0xFF000000, (1 << k) - 1, "inputs -> hidden cores")]
+    r = [Route(key(SPIN_IN), MATCH_KIND, (1 << k) - 1, "inputs -> hidden cores")]
     for c in range(k):
         dest = p.spike_dest(c)
         if dest:
             to = ", ".join(str(j) for j in range(p.n_cores) if dest >> j & 1)
-            r.append(Route(key(SPIN_SPIKE, c), 0xFFFF0000, dest, f"spikes of core {c} -> cores {to}"))
+            r.append(Route(key(SPIN_SPIKE, c), MATCH_KIND_CORE, dest, f"spikes of core {c} -> cores {to}"))
     if k > 1 or not p.shared:   # a hidden core other than the readout's reports "step done"
-        r.append(Route(key(SPIN_SYNC), 0xFF000000, 1 << ro, "step done -> readout"))
+        r.append(Route(key(SPIN_SYNC), MATCH_KIND, 1 << ro, "step done -> readout"))
     if p.qm.learn == "all":
-        r += [Route(key(SPIN_L, c), 0xFFFF0000, 1 << c, f"learning signals -> core {c}") for c in range(k) if c != ro]
-    r += [Route(key(SPIN_LABEL), 0xFF000000, 1 << ro, "labels -> readout"),
-          Route(key(SPIN_CMD), 0xFF000000, 1 << ro, "commands -> readout")]
+        r += [Route(key(SPIN_L, c), MATCH_KIND_CORE, 1 << c, f"learning signals -> core {c}")
+              for c in range(k) if c != ro]
+    r += [Route(key(SPIN_LABEL), MATCH_KIND, 1 << ro, "labels -> readout"),
+          Route(key(SPIN_CMD), MATCH_KIND, 1 << ro, "commands -> readout")]
     return r
 
 
 # -- PRNG jump-ahead: xorshift32 is linear over GF(2); a jump of J draws is a 32x32 bit matrix, kept as columns
-
-def _xorshift(x: int) -> int:
-    x ^= (x << 13) & 0xFFFFFFFF
-    x ^= x >> 17
-    x ^= (x << 5) & 0xFFFFFFFF
-    return x
-
 
 def _apply(cols: list[int], x: int) -> int:
     r = 0
@@ -221,7 +211,7 @@ def _apply(cols: list[int], x: int) -> int:
 def jump_columns(steps: int) -> list[int]:
     """cols[j] = the state `steps` draws after the state 1 << j (square-and-multiply over GF(2))."""
     result = [1 << j for j in range(32)]
-    power = [_xorshift(1 << j) for j in range(32)]        # one draw
+    power = [int(v) for v in xorshift32([1 << j for j in range(32)])]   # one draw (hypr_edge/fixed/spec.py)
     while steps:
         if steps & 1:
             result = [_apply(power, c) for c in result]

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ._util import require_path
 from .base import Dataset
+from .cue import load_cue
 from .digits import load_digits_task
 from .mnist1d_task import load_mnist1d
 from .resonance import load_resonance
@@ -24,6 +25,7 @@ TASKS: dict[str, Callable[..., Dataset]] = {
     "resonance": load_resonance,
     "digits": load_digits_task,
     "mnist1d": load_mnist1d,
+    "cue": load_cue,
     "shd": load_shd,
     "fsdd": load_fsdd,
 }
@@ -48,6 +50,10 @@ def _check_options(name: str, loader: Callable[..., Dataset], options: dict) -> 
 
 def load_task(name: str, *, seed: int = 0, data: str | os.PathLike | None = None, **options) -> Dataset:
     """The data set `name`, identical arrays for the same seed and options."""
+    if name.startswith("tonic:"):  # tonic's data sets: an optional extra (GPL-3.0), hypr_edge/tasks/tonic_task.py
+        from .tonic_task import load_tonic
+        _check_options(name, load_tonic, options)
+        return load_tonic(name, seed=seed, data=data, **options)
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
     loader = TASKS[name]

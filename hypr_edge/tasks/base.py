@@ -17,6 +17,8 @@ class Dataset:
     loss_steps: int | None   # loss on the last K steps only (None: every step)
     description: str
     band: tuple[float, float] | None = None  # frequency band of the class information, cycles/step, if known
+    memory: int | None = None  # steps over which the class must be held without input, if known
+    front_end: dict | None = None  # how raw recordings become these inputs (fsdd), recorded in the model's info
 
     @property
     def n_inputs(self) -> int:

@@ -229,8 +229,16 @@ def _dataset(train, y_train, test, y_test, o: FsddOptions, seed: int, what: str,
     order = np.random.default_rng(seed).permutation(len(train))  # seed only shuffles the training order
     ds = Dataset(name="fsdd", x_train=encode(train, norm, o)[order], y_train=y_train[order],
                  x_test=encode(test, norm, o), y_test=y_test, n_classes=N_CLASSES, loss_steps=loss_steps,
-                 description=_describe(o, what))
+                 description=_describe(o, what), front_end=front_end_record(o, norm))
     return ds, norm
+
+
+def front_end_record(o: FsddOptions, norm: Normaliser) -> dict:
+    """Everything that turns a WAV into this task's inputs (hypr_edge.stream_inputs.wav_inputs repeats `encode`
+    with it): training records it in the model's info, so `hypr-edge stream` computes the same inputs."""
+    return {"kind": "fsdd-log-mel", "rate": RATE, **o.front_end(), "frames": o.n_frames, "encoding": o.encoding,
+            "delta_threshold": o.delta_threshold, "mean": norm.mean.tolist(), "std": norm.std.tolist(),
+            "silence": norm.silence.tolist()}
 
 
 def load_fsdd(data: str | os.PathLike, seed: int = 0, split: str = "take", test_speaker: str | None = None,

@@ -1,31 +1,25 @@
-/* ---- hidden role: neurons {{ n0 }}..{{ n0 + nl - 1 }}. Owns their incoming weight rows [W_in | b | W_rec],
- * eligibilities and chunk buffers; gets the inputs, the hidden spikes and the learning signal L of its neurons.
- * No packets here: core.c.j2 delivers and sends. */
-#define NL {{ nl }}                   /* neurons of this core (weight rows) */
-#define N0 {{ n0 }}                   /* global index of the first */
+/* SpiNNaker core image, hidden role: neurons N0 .. N0 + NL - 1 (docs/spinnaker.md). Owns their incoming weight rows
+ * [W_in | b | W_rec] (w, from the generated image), eligibilities and chunk buffers; gets the inputs, the hidden
+ * spikes and the learning signal L of its neurons. No packets here: spin_image.h delivers and sends.
+ * Included once by spin_image.h, after the image's configuration, data and neuron kernel. */
+#ifndef SPIN_HIDDEN_H
+#define SPIN_HIDDEN_H
 
-/* weights of this core's rows, loaded with the image (the host reloads them to restart) */
-static int16_t w[NL * M] = {
-{{ w|cformat }}
-};
-{% for name, values in kconsts.items() %}static const int32_t K_{{ name|upper }}[NL] = {
-{{ values|cformat }}
-};
-{% endfor %}{% for name, value in scalars.items() %}#define {{ name|upper }} {{ value }}LL
-{% endfor %}
+#include "hypr/hypr_backward.h"
+
 static int32_t s[NL * D];
 static uint8_t z[NL];                 /* this core's z_t */
 static uint8_t zp[ZB], zn[ZB];        /* all hidden spikes: z_{t-1} (used now), z_t (arriving) */
 static int16_t x_in[N_IN];            /* x_t, from input packets (absent = 0) */
-{% if learn_hidden %}static unsigned pos, l_count;
+#if LEARN_HIDDEN
+static unsigned pos, l_count;
 static int16_t e[NL * M * D];
 static int32_t s0[NL * D];            /* states at the chunk start */
 static int16_t buf_x[LAM * N_IN];     /* x_t */
 static uint8_t buf_z[LAM * ZB];       /* z_0 .. z_{n-1}: the recurrent input of each step */
 static int32_t l_buf[NL * LAM];       /* L_t of each local neuron (neuron-major), from the readout */
 static int32_t st[(LAM + 1) * D];     /* one neuron's s_0 .. s_n, replayed at the chunk end */
-{% endif %}
-{{ kern_neuron }}
+#endif
 
 /* §4 current: acc = b + sum_m W x + sum over spiking j of W_rec (exact in int64, any order) */
 static int64_t current(const int16_t *wr, const int16_t *x, const uint8_t *zb)
@@ -41,9 +35,9 @@ static int64_t current(const int16_t *wr, const int16_t *x, const uint8_t *zb)
 #endif
     return sat32(align(acc, FW + FX, FS));
 }
-{% if learn_hidden %}
+#if LEARN_HIDDEN
 /* §9.1 presynaptic column j over the chunk: xa_t = [x_t, 1, z_{t-1}] in Q.FX */
-static void col_hidden(int nt, int j)
+static void col_hidden(int nt, int j, int32_t *col)
 {
     int t;
     for (t = 0; t < nt; t++)
@@ -51,7 +45,6 @@ static void col_hidden(int nt, int j)
                : (int32_t)(zbit(&buf_z[t * ZB], j - N_IN - 1) * ONE_X);
 }
 
-{{ kern_backward }}
 /* §9.2-9.7 for this core's rows, with L from the readout: the single core's update restricted to rows N0.. */
 static void hidden_update(void)
 {
@@ -66,8 +59,9 @@ static void hidden_update(void)
             neuron_step(i, &st[(t + 1) * D], zbit(&buf_z[t * ZB], N0 + i),
                         current(&w[i * M], &buf_x[t * N_IN], &buf_z[t * ZB]));
         }
-        neuron_backward(nt, i, &l_buf[i * LAM], q0, P, sums);
-        row_apply(nt, M, D, FX, FE, SHIFT_HIDDEN, &w[i * M], &e[i * M * D], col_hidden, q0, P, K_KC[i]);
+        neuron_backward(nt, i, st, &l_buf[i * LAM], qs, ws, q0, P, sums);
+        row_apply(nt, M, D, FX, FE, SHIFT_HIDDEN, &w[i * M], &e[i * M * D], col_hidden, q0, P, input_gain(i),
+                  qs, ws, col);
     }
     pos = 0;
     l_count = 0;
@@ -79,20 +73,22 @@ static int hidden_signal(uint32_t idx, int32_t L)
     l_buf[idx] = L;
     return ++l_count == pos * NL;
 }
-{% endif %}
+#endif
 /* one time step: I_t from x_t and z_{t-1}, neuron update; z[] holds the spikes to deliver */
 static void hidden_tick(void)
 {
     int i;
     for (i = 0; i < ZB; i++) { zp[i] = zn[i]; zn[i] = 0; }
-{% if learn_hidden %}    if (learning) {   /* §9.1 buffer what the chunk update replays */
+#if LEARN_HIDDEN
+    if (learning) {   /* §9.1 buffer what the chunk update replays */
         if (pos == 0)
             for (i = 0; i < NL * D; i++) s0[i] = s[i];
         for (i = 0; i < N_IN; i++) buf_x[pos * N_IN + i] = x_in[i];
         for (i = 0; i < ZB; i++) buf_z[pos * ZB + i] = zp[i];
         pos++;
     }
-{% endif %}    for (i = 0; i < NL; i++) {
+#endif
+    for (i = 0; i < NL; i++) {
         neuron_step(i, &s[i * D], zbit(zp, N0 + i), current(&w[i * M], x_in, zp));
         z[i] = h_of(&s[i * D]) > 0;
     }
@@ -109,6 +105,10 @@ static void hidden_load(void)
     for (i = 0; i < NL; i++) z[i] = 0;
     for (i = 0; i < ZB; i++) zp[i] = zn[i] = 0;
     for (i = 0; i < N_IN; i++) x_in[i] = 0;
-{% if learn_hidden %}    for (i = 0; i < NL * M * D; i++) e[i] = 0;
+#if LEARN_HIDDEN
+    for (i = 0; i < NL * M * D; i++) e[i] = 0;
     pos = l_count = 0;
-{% endif %}}
+#endif
+}
+
+#endif

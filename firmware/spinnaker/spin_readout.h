@@ -1,12 +1,11 @@
-/* ---- readout role: {{ n_out }} outputs over all {{ n_hidden }} hidden neurons. Owns [W_out | b_out], its
- * eligibilities, o_t, the softmax and the learning signals. When every hidden core has reported the step done it
- * computes o_t and eps_t; at a chunk end it sends each hidden neuron's core the learning signal L (computed with the
- * readout weights of the chunk, through signal_out), then updates its own weights. No packets here: core.c.j2. */
-static int16_t wo[C * (N_ALL + 1)] = {   /* [W_out | b_out], loaded with the image */
-{{ wo|cformat }}
-};
-static const int32_t KAO[C] = { {{ kao|join(", ") }} };
-static const int32_t KBO[C] = { {{ kbo|join(", ") }} };
+/* SpiNNaker core image, readout role: C outputs over all N_ALL hidden neurons (docs/spinnaker.md). Owns
+ * [W_out | b_out] (wo, from the generated image), its eligibilities, o_t, the softmax and the learning signals. When
+ * every hidden core has reported the step done it computes o_t and eps_t; at a chunk end it sends each hidden
+ * neuron's core the learning signal L (computed with the readout weights of the chunk, through signal_out), then
+ * updates its own weights. No packets here: spin_image.h delivers and sends.
+ * Included once by spin_image.h, after the image's configuration and data. */
+#ifndef SPIN_READOUT_H
+#define SPIN_READOUT_H
 
 static int32_t o[C];
 static uint8_t ro_z[ZB];              /* z_t, arriving */
@@ -16,14 +15,12 @@ static int16_t eo[C * (N_ALL + 1)];
 static uint8_t ro_buf_z[LAM * ZB];    /* z_1 .. z_n */
 static int32_t buf_eps[LAM * C];
 
-{{ kern_softmax }}
-
-static void col_readout(int nt, int j)   /* [z_t, 1] in Q.0 */
+static void col_readout(int nt, int j, int32_t *col)   /* [z_t, 1] in Q.0 */
 {
     int t;
     for (t = 0; t < nt; t++) col[t] = j < N_ALL ? zbit(&ro_buf_z[t * ZB], j) : 1;
 }
-{% if learn_hidden %}
+#if LEARN_HIDDEN
 /* §9.3 L_t[n] = sat32(rshift_round(sum_c WO[c][n] eps'_c, FWO)) for every step of the chunk, to n's core as
  * (local index * LAM + step) */
 static void readout_signals(void)
@@ -40,7 +37,7 @@ static void readout_signals(void)
             }
     }
 }
-{% endif %}
+#endif
 /* §9.8 for the readout rows: d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0 */
 static void readout_update(void)
 {
@@ -56,7 +53,7 @@ static void readout_update(void)
         }
         q0o = (int32_t)sat32(rshift_round((int64_t)KAO[c] * qs[0], FA));
         row_apply(nt, N_ALL + 1, 1, 0, FEO, SHIFT_READOUT, &wo[c * (N_ALL + 1)], &eo[c * (N_ALL + 1)], col_readout,
-                  &q0o, &Po, KBO[c]);
+                  &q0o, &Po, KBO[c], qs, ws, col);
     }
     ro_pos = 0;
 }
@@ -74,7 +71,7 @@ static int readout_step(void)
     }
     if (learning) {
         for (n = 0; n < ZB; n++) ro_buf_z[ro_pos * ZB + n] = ro_z[n];
-        softmax_eps(ro_label, &buf_eps[ro_pos * C]);
+        softmax_eps(o, C, ro_label, FS, EXP2_LUT, &buf_eps[ro_pos * C]);
         full = ++ro_pos == LAM;
     }
     for (n = 0; n < ZB; n++) ro_z[n] = 0;
@@ -100,3 +97,5 @@ static void readout_load(void)
     ro_sync = ro_pos = 0;
     ro_label = -1;
 }
+
+#endif

@@ -1,0 +1,53 @@
+"""`hypr-edge generate`: write a quantized model's C for a target (hypr_edge.targets.registry), optionally
+build it (host), and write the memory report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .arguments import check_output_dir, int_in, positive_float, positive_int
+from .codegen.build import HostBuildError, build_host
+from .codegen.memory import memory_report
+from .codegen.model_args import load_model
+from .errors import CommandError
+from .fixed.qmodel import MAX_CHUNK
+from .fixed.quantize import QuantizeError
+from .spinnaker.generate import run as run_spinnaker
+from .targets.registry import TARGETS, generate
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="quantized model file (.npz from `hypr-edge quantize`)")
+    parser.add_argument("-o", "--out", default="hypr_c", help="output directory (default: hypr_c)")
+    parser.add_argument("--target", default="host", choices=TARGETS, metavar="TARGET",
+                        help=f"target ({', '.join(TARGETS)}; default host)")
+    parser.add_argument("--chunk", type=int_in(1, MAX_CHUNK), help="override the chunk length lambda")
+    parser.add_argument("--learn", choices=("readout", "all"), help="override what learns on the device")
+    parser.add_argument("--build", action="store_true", help="also compile with the target's compiler (host only)")
+    parser.add_argument("--cores", type=positive_int, help="spinnaker: hidden cores (default: the fewest that fit --core-kb)")
+    parser.add_argument("--core-kb", type=positive_float, default=128, help="spinnaker: memory per core in KB (default 128)")
+
+
+def run(args) -> int:
+    check_output_dir(args.out)
+    if args.build and args.target not in ("host", "spinnaker"):
+        raise CommandError("--build compiles host targets only")
+    if args.target == "spinnaker":   # its own partition, builds and per-core report
+        return run_spinnaker(args)
+    try:
+        qm = load_model(args)
+        paths = generate(qm, args.out, args.target)
+    except (QuantizeError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    for p in paths:
+        print(f"wrote {p}")
+    binary = None
+    if args.build:
+        try:
+            binary = build_host(args.out)
+        except HostBuildError as err:
+            raise CommandError(str(err)) from None
+        print(f"built {binary}")
+    report = memory_report(qm, binary)
+    (Path(args.out) / "memory.txt").write_text(report.text() + "\n")
+    print(report.text())
+    return 0

@@ -42,6 +42,11 @@ class Cmd(enum.IntEnum):
     WRITE_TENSOR = 0x21   # index u16, pad u16, offset u32, count u16, raw elements -> (empty)
     RESET = 0x30          # mode u8 (ResetMode) -> (empty)
     EXIT = 0x31           # code u8 -> (empty), then the device ends (QEMU: semihosting exit)
+    STATE_INFO = 0x40     # -> image bytes u32, model_hash u32, chunk_pos u32, updates u32 (learning state, §11)
+    READ_STATE = 0x41     # offset u32, count u16 -> bytes [offset, offset + count) of the learning-state image
+    WRITE_STATE = 0x42    # offset u32, image bytes -> (empty): into the live state, to be checked by COMMIT_STATE
+    COMMIT_STATE = 0x43   # -> result i8: 0, or the library's HYPR_STATE_E_* (the device is then at RESET FULL)
+    STORE = 0x44          # op u8 (StoreOp), arg u32 -> StoreInfo (the non-volatile store of the learning state)
     NACK = 0x7F           # device -> host only: reason u8, cmd u8, detail u16
 
 
@@ -69,6 +74,13 @@ class ResetMode(enum.IntEnum):
     FULL = 1              # hypr_init(): weights from the const tables, state zero, stats cleared
 
 
+class StoreOp(enum.IntEnum):
+    QUERY = 0             # nothing: just the StoreInfo
+    SAVE = 1              # save the learning state now (into the older of the two slots)
+    EVERY = 2             # save after every `arg` chunk updates (checked after each RUN); 0: never by itself
+    ERASE = 3             # invalidate both slots
+
+
 NO_LABEL = -1             # RUN label for steps without a loss
 
 # Fixed-layout payloads (struct formats, little-endian).
@@ -81,6 +93,13 @@ RANGE_FMT = "<HH"
 TENSOR_REQ_FMT = "<HHIH"
 STATS_FMT = "<IIIIQQI"      # steps_infer, steps_learn, runs, spikes, ticks_infer, ticks_learn, tick_hz
 NACK_FMT = "<BBH"
+STATE_INFO_FMT = "<IIII"    # image bytes, model_hash, chunk_pos, updates
+STATE_REQ_FMT = "<IH"       # READ_STATE: offset, count
+STATE_WRITE_FMT = "<I"      # WRITE_STATE: offset, then the bytes
+STORE_REQ_FMT = "<BI"       # op, arg
+STORE_INFO_FMT = "<IIIIIBb"  # nv bytes (0: no store), slot bytes, seq of the newest slot, every, saves since boot, flags, result
+STORE_FLAG_READY = 1        # the board has non-volatile storage large enough for two slots
+STORE_FLAG_RESTORED = 2     # the learning state was restored from a slot at boot
 HELLO_FLAG_SEMIHOSTING = 1  # EXIT is available
 
 
@@ -188,9 +207,11 @@ def c_header() -> str:
     for name, value in [("VERSION", VERSION), ("SOF", SOF), ("ESC", ESC), ("ESC_XOR", ESC_XOR),
                         ("HEADER_BYTES", HEADER_BYTES), ("CRC_BYTES", CRC_BYTES), ("MAX_PAYLOAD", MAX_PAYLOAD),
                         ("REPLY_BIT", REPLY_BIT), ("NO_LABEL", NO_LABEL),
-                        ("HELLO_FLAG_SEMIHOSTING", HELLO_FLAG_SEMIHOSTING)]:
+                        ("HELLO_FLAG_SEMIHOSTING", HELLO_FLAG_SEMIHOSTING), ("STORE_FLAG_READY", STORE_FLAG_READY),
+                        ("STORE_FLAG_RESTORED", STORE_FLAG_RESTORED)]:
         lines.append(f"#define HP_{name} ({value})")
-    for enum_cls, prefix in [(Cmd, "HP_CMD_"), (Nack, "HP_NACK_"), (RunFlag, "HP_RUN_"), (ResetMode, "HP_RESET_")]:
+    for enum_cls, prefix in [(Cmd, "HP_CMD_"), (Nack, "HP_NACK_"), (RunFlag, "HP_RUN_"), (ResetMode, "HP_RESET_"),
+                             (StoreOp, "HP_STORE_")]:
         lines.append("")
         lines += [f"#define {prefix}{m.name} {int(m.value)}u" for m in enum_cls]
     lines += ["", "#endif", ""]

@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 from .errors import CommandError
 from .fixed.emulator import Emulator
 from .fixed.quantize import LEARN_MODES, QuantizedModel, QuantizeError, quantize
+from .checkpoint import Checkpoint
 from .gradient_methods import gradients
+from .harvest import harvest
 from .host.protocol import ResetMode
 from .model import RSNN, model_from_spec
 from .onnx_io import export_onnx, load_onnx
@@ -134,33 +136,60 @@ def qemu_adapt(qm: QuantizedModel, learned: QuantizedModel, ada, folder: Path, t
                progress: bool = True) -> dict:
     """The same scenario on the Cortex-M firmware in QEMU, over the board protocol: test takes before, one
     learning pass over the adaptation takes, the learned weights read back and compared with the emulator's
-    (`learned`), test takes after. Needs arm-none-eabi-gcc and qemu-system-arm."""
+    (`learned`), test takes after. Then what the device learned is taken back: its learning state as a checkpoint
+    (folder/device.ckpt), harvested into a model (folder/model.harvested.q.npz), regenerated as firmware
+    (folder/regenerated) and booted: its test-take outputs must equal the adapted device's, step for step.
+    Needs arm-none-eabi-gcc and qemu-system-arm."""
     generate(qm, folder, target)
     elf, board_name = resolve_elf(str(folder), None)
     build_firmware(folder, board_name)
     xt, xa = qm.quantize_inputs(ada.x_test).astype(np.int16), qm.quantize_inputs(ada.x_train).astype(np.int16)
-    k = ada.loss_steps or ada.steps
     session = QemuSession(elf, board_name).start()
     board = session.connect()
     try:
         if board.hello().model_hash != qm.model_hash():
             raise RuntimeError("the firmware in QEMU runs another model")
         board.reset(ResetMode.FULL)
-
-        def accuracy(desc):
-            hits = [int(board.run_sequence(xt[i])[0][-k:].astype(np.int64).sum(0).argmax() == ada.y_test[i])
-                    for i in tqdm(range(len(xt)), desc=desc, unit="utt", disable=not progress, leave=False)]
-            return float(np.mean(hits))
-        before = accuracy("qemu before")
+        before = qemu_scores(board, xt, ada, progress, "qemu before")[0]
         for i in tqdm(range(len(xa)), desc="qemu learn", unit="utt", disable=not progress, leave=False):
             board.run_sequence(xa[i], learn=True, label=int(ada.y_train[i]), loss_steps=ada.loss_steps)
         same = (np.array_equal(board.read_tensor("w_readout"), learned.wo.ravel())
                 and np.array_equal(board.read_tensor("w_hidden"), learned.w.ravel()))
-        after = accuracy("qemu after")
+        after, outputs = qemu_scores(board, xt, ada, progress, "qemu after")
+        ck = Checkpoint.from_board(board, qm, utterances=len(xa))
     finally:
         session.stop(board)
         board.close()
-    return {"board": board_name, "qemu_before": before, "qemu_after": after, "weights_equal_emulator": bool(same)}
+    ck.save(folder / "device.ckpt")
+    harvested = harvest(ck)
+    harvested.save(folder / "model.harvested.q.npz")
+    regen = folder / "regenerated"
+    generate(harvested, regen, target)
+    build_firmware(regen, board_name)
+    session = QemuSession(resolve_elf(str(regen), board_name)[0], board_name).start()
+    board = session.connect()
+    try:
+        if board.hello().model_hash != harvested.model_hash():
+            raise RuntimeError("the regenerated firmware in QEMU runs another model")
+        regen_after, regen_outputs = qemu_scores(board, xt, ada, progress, "regenerated")
+    finally:
+        session.stop(board)
+        board.close()
+    return {"board": board_name, "qemu_before": before, "qemu_after": after, "weights_equal_emulator": bool(same),
+            "checkpoint_updates": ck.updates,
+            "harvested_equals_emulator": bool(np.array_equal(harvested.w, learned.w)
+                                              and np.array_equal(harvested.wo, learned.wo)),
+            "regenerated_after": regen_after,
+            "regenerated_outputs_equal_device": bool(np.array_equal(regen_outputs, outputs))}
+
+
+def qemu_scores(board, xt: np.ndarray, ada, progress: bool, desc: str) -> tuple[float, np.ndarray]:
+    """Inference of the test takes on a device: accuracy (the readout summed over the loss window) and the outputs
+    (n, T, C) of every step."""
+    k = ada.loss_steps or ada.steps
+    outs = np.stack([board.run_sequence(xt[i])[0]
+                     for i in tqdm(range(len(xt)), desc=desc, unit="utt", disable=not progress, leave=False)])
+    return float(np.mean(outs[:, -k:].astype(np.int64).sum(1).argmax(-1) == ada.y_test)), outs
 
 
 # ------------------------------------------------------------------------------------- one speaker
@@ -172,6 +201,9 @@ def adapt_speaker(data, speaker: str, cfg: AdaptConfig, out: Path, model_path: s
     torch.set_num_threads(1)   # long single-stream loops: one thread is as fast and leaves the other core free
     t0 = time.perf_counter()
     pre, ada = split if split is not None else fsdd_speaker_split(data, speaker, seed=cfg.train.seed)
+    if model_path is None:
+        from .train_memory import check_training_memory
+        check_training_memory(cfg.train, pre)   # before any folder is made: refuse what cannot fit
     folder = out / speaker
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / "model.onnx"
@@ -299,6 +331,7 @@ def table(results: list[dict], mean: bool = True) -> list[str]:
 
 
 def add_arguments(p) -> None:
+    from .arguments import positive_float, positive_int, seed32
     d = AdaptConfig()
     p.add_argument("--data", required=True, help="FSDD folder (holding recordings/ or the WAVs)")
     p.add_argument("--speaker", default="all", help="held-out speaker(s), comma-separated (default: all)")
@@ -307,16 +340,16 @@ def add_arguments(p) -> None:
     p.add_argument("--neuron", default=d.train.neuron, help=f"pretraining neuron model (default {d.train.neuron})")
     p.add_argument("--method", default=d.train.method, help="pretraining gradient: bptt or hypr (default hypr)")
     p.add_argument("--hidden", default=str(d.train.hidden[0]), help=f"hidden size (default {d.train.hidden[0]})")
-    p.add_argument("--epochs", type=int, default=d.train.epochs, help=f"pretraining epochs (default {d.train.epochs})")
-    p.add_argument("--lr", type=float, default=d.train.lr, help=f"pretraining Adam rate (default {d.train.lr:g})")
-    p.add_argument("--chunk", type=int, default=d.train.chunk, help="pretraining HYPR chunk (default 32)")
-    p.add_argument("--device-chunk", type=int, default=d.device_chunk, help="on-device chunk lambda (default 32)")
+    p.add_argument("--epochs", type=positive_int, default=d.train.epochs, help=f"pretraining epochs (default {d.train.epochs})")
+    p.add_argument("--lr", type=positive_float, default=d.train.lr, help=f"pretraining Adam rate (default {d.train.lr:g})")
+    p.add_argument("--chunk", type=positive_int, default=d.train.chunk, help="pretraining HYPR chunk (default 32)")
+    p.add_argument("--device-chunk", type=positive_int, default=d.device_chunk, help="on-device chunk lambda (default 32)")
     p.add_argument("--learn", choices=LEARN_MODES, default=d.learn, help=f"what learns on the device (default {d.learn})")
-    p.add_argument("--device-lr", type=float, default=d.device_lr,
+    p.add_argument("--device-lr", type=positive_float, default=d.device_lr,
                    help=f"on-device SGD rate, also used by the float counterpart (default {d.device_lr:g})")
     p.add_argument("--qemu", action="store_true", help="also run the scenario on the Cortex-M4 firmware in QEMU "
                                                         "(needs arm-none-eabi-gcc, qemu-system-arm)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed32, default=0)
     p.add_argument("--out", default="runs/adapt", help="output folder (default runs/adapt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -333,7 +366,9 @@ def config_from_args(args) -> AdaptConfig:
 
 
 def run(args) -> int:
+    from .arguments import check_output_dir
     cfg = config_from_args(args)
+    check_output_dir(args.out)
     try:
         known = speakers_of(list_recordings(args.data))
     except (ValueError, FileNotFoundError) as err:
@@ -365,6 +400,11 @@ def run(args) -> int:
             q = r["qemu"]
             print(f"{s}: QEMU {q['board']} {100 * q['qemu_before']:.1f}% -> {100 * q['qemu_after']:.1f}%, learned "
                   f"weights {'bit-identical to' if q['weights_equal_emulator'] else 'DIFFERENT from'} the emulator's")
+            print(f"{s}: device checkpoint ({q['checkpoint_updates']} updates) -> harvest -> regenerated firmware: "
+                  f"{100 * q['regenerated_after']:.1f}%, test-take outputs "
+                  f"{'bit-identical to' if q['regenerated_outputs_equal_device'] else 'DIFFERENT from'} the adapted "
+                  f"device's; harvested weights {'equal' if q['harvested_equals_emulator'] else 'DIFFER from'} "
+                  f"the emulator's")
     files = write_outputs(results, cfg, out, args.data, speakers[0])
     print(f"on-device learning: {cfg.learn} weights, one pass over each speaker's takes 5+, chunk "
           f"{cfg.device_chunk}, lr {results[0]['device_lr']:g}; test accuracy on takes 0-4:")

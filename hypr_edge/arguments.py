@@ -101,9 +101,13 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def check_output_file(path: str | os.PathLike) -> Path:
-    """A file the command will write: not a folder, in a folder that exists or can be created, writable."""
+def check_output_file(path: str | os.PathLike, inputs: tuple = ()) -> Path:
+    """A file the command will write: not a folder, not one of the command's `inputs`, in a folder that exists
+    or can be created, writable."""
     p = Path(path)
+    for given in inputs:
+        if given is not None and p.exists() and Path(given).exists() and p.resolve() == Path(given).resolve():
+            raise CommandError(f"{p}: is the input file too; writing it would destroy the input")
     if p.is_dir():
         raise CommandError(f"{p}: is a folder, expected a file name")
     if p.name in ("", ".", ".."):

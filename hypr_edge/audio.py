@@ -7,6 +7,7 @@ training-set statistics, so they live with the task (hypr_edge.tasks.fsdd), not 
 from __future__ import annotations
 
 import os
+import struct
 import wave
 
 import numpy as np
@@ -15,18 +16,26 @@ PCM_SCALE = 32768.0  # int16 full scale -> [-1, 1)
 
 
 def read_wav(path: str | os.PathLike, rate: int | None = None) -> np.ndarray:
-    """Samples of a mono 16-bit PCM WAV as float32 in [-1, 1); ValueError naming the file otherwise.
-    `rate`: the sample rate the file must have (None: any)."""
+    """Samples of a mono 16-bit PCM WAV as float32 in [-1, 1); ValueError naming the file otherwise (not a WAV,
+    another format, truncated, no samples, unreadable). `rate`: the sample rate the file must have (None: any).
+    The sizes in the header are checked against the file's size before anything is read."""
+    name = os.fspath(path)
     try:
-        with wave.open(os.fspath(path), "rb") as w:
+        size = os.path.getsize(name)
+        with wave.open(name, "rb") as w:
             channels, width, framerate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-            raw = w.readframes(n)
-    except (wave.Error, EOFError) as err:
-        raise ValueError(f"{os.fspath(path)!r}: not a readable PCM WAV file ({err})") from None
-    if channels != 1 or width != 2:
-        raise ValueError(f"{os.fspath(path)!r}: need mono 16-bit PCM, got {channels} channel(s) of {8 * width}-bit")
+            if channels != 1 or width != 2:
+                raise ValueError(f"{name!r}: need mono 16-bit PCM, got {channels} channel(s) of {8 * width}-bit")
+            raw = w.readframes(min(n, size // 2))
+    except (wave.Error, EOFError, struct.error, OverflowError, OSError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
+        raise ValueError(f"{name!r}: not a readable PCM WAV file ({why})") from None
     if rate is not None and framerate != rate:
-        raise ValueError(f"{os.fspath(path)!r}: sample rate {framerate} Hz, expected {rate} Hz (no resampling)")
+        raise ValueError(f"{name!r}: sample rate {framerate} Hz, expected {rate} Hz (no resampling)")
+    if len(raw) != 2 * n:
+        raise ValueError(f"{name!r}: truncated: the header declares {n} samples, the file holds {len(raw) // 2}")
+    if n == 0:
+        raise ValueError(f"{name!r}: holds no samples")
     return (np.frombuffer(raw, dtype="<i2").astype(np.float32) / PCM_SCALE)
 
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("hypr_edge.codegen.verify", "run emulator and compiled C on the same inputs and compare bit for bit"),
     "import": ("hypr_edge.import_command", "read a NIR graph (snnTorch, Norse, ...) and write model.onnx"),
     "export": ("hypr_edge.export_command", "write a model.onnx as a NIR graph for other tools (--nir)"),
+    "harvest": ("hypr_edge.harvest", "write what a device learned (a checkpoint) as a model file, --onnx too"),
 }
 
 # The package's own errors: each carries a message written for the user, printed as it is. Named, not imported,
@@ -41,6 +42,10 @@ EXPECTED_ERRORS = (
     "hypr_edge.nir_io.NirError",
     "hypr_edge.network_spec.SpecError",
     "hypr_edge.train.TrainingDiverged",
+    "hypr_edge.gradient_methods.GradientInputError",
+    "hypr_edge.train_checkpoint.CheckpointError",
+    "hypr_edge.checkpoint.CheckpointError",
+    "hypr_edge.fixed.learning_state.StateError",
     "hypr_edge.codegen.build.HostBuildError",
     "hypr_edge.targets.cortex_m.FirmwareBuildError",
     "hypr_edge.spinnaker.partition.PartitionError",

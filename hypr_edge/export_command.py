@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from .arguments import check_output_file, positive_float
 from .errors import CommandError
 from .nir_io import DEFAULT_DT, RESISTANCES, NirError, export_nir, write_nir
 
@@ -10,7 +11,7 @@ from .nir_io import DEFAULT_DT, RESISTANCES, NirError, export_nir, write_nir
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the float model (model.onnx)")
     parser.add_argument("--nir", required=True, metavar="OUT", help="write the network as a NIR graph (.nir)")
-    parser.add_argument("--dt", type=float, default=None,
+    parser.add_argument("--dt", type=positive_float, default=None,
                         help=f"the step for τ = dt/(1 − α) (default: the one it was imported with, "
                              f"else {DEFAULT_DT:g})")
     parser.add_argument("--resistance", choices=RESISTANCES, default="unit",
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .onnx_io import OnnxFormatError, load_onnx
 
+    check_output_file(args.nir, inputs=(args.model,))
     try:
         spec = load_onnx(args.model)
         graph = export_nir(spec, dt=args.dt, resistance=args.resistance, lif_reset=args.lif_reset)

@@ -2,8 +2,6 @@
 build it (host), and write the memory report."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from .arguments import check_output_dir, int_in, positive_float, positive_int
 from .codegen.build import HostBuildError, build_host
 from .codegen.memory import memory_report
@@ -11,8 +9,9 @@ from .codegen.model_args import load_model
 from .errors import CommandError
 from .fixed.qmodel import MAX_CHUNK
 from .fixed.quantize import QuantizeError
+from .outputs import OutputFolder
 from .spinnaker.generate import run as run_spinnaker
-from .targets.registry import TARGETS, generate
+from .targets.registry import TARGETS
 
 
 def add_arguments(parser) -> None:
@@ -25,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--build", action="store_true", help="also compile with the target's compiler (host only)")
     parser.add_argument("--cores", type=positive_int, help="spinnaker: hidden cores (default: the fewest that fit --core-kb)")
     parser.add_argument("--core-kb", type=positive_float, default=128, help="spinnaker: memory per core in KB (default 128)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a folder hypr-edge did not write (beside your files; they are never replaced)")
 
 
 def run(args) -> int:
@@ -35,19 +36,25 @@ def run(args) -> int:
         return run_spinnaker(args)
     try:
         qm = load_model(args)
-        paths = generate(qm, args.out, args.target)
+        qm.check()
     except (QuantizeError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None
-    for p in paths:
-        print(f"wrote {p}")
     binary = None
-    if args.build:
-        try:
-            binary = build_host(args.out)
-        except HostBuildError as err:
-            raise CommandError(str(err)) from None
-        print(f"built {binary}")
-    report = memory_report(qm, binary)
-    (Path(args.out) / "memory.txt").write_text(report.text() + "\n")
+    # everything is made in a staging folder and moved into place only when all of it succeeded (outputs.py)
+    with OutputFolder(args.out, force=args.force) as folder:
+        TARGETS[args.target].write(qm, folder.staging)
+        if args.build:
+            try:
+                binary = build_host(folder.staging)
+            except HostBuildError as err:
+                raise CommandError(str(err)) from None
+        report = memory_report(qm, binary)
+        (folder.staging / "memory.txt").write_text(report.text() + "\n")
+        paths = folder.commit()
+    for p in paths:
+        if p.name != "memory.txt" and (binary is None or p.name != binary.name):
+            print(f"wrote {p}")
+    if binary is not None:
+        print(f"built {folder.final(binary)}")
     print(report.text())
     return 0

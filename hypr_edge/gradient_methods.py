@@ -23,6 +23,11 @@ from .model import RSNN
 METHODS = ("bptt", "forward", "hypr")
 
 
+class GradientInputError(ValueError):
+    """What gradients() refuses (a bad method, shape, label or parameter), said in one line; `hypr-edge train`
+    turns it into a CommandError."""
+
+
 # HYPR's per-neuron quantities are kept "neurons last", time first: A (T, d, d, B, N), vectors (T, d, B, N). A sum
 # over the d <= 3 state components is then d multiply-adds over whole contiguous (..., B, N) slabs: ~3x faster than
 # einsum/bmm over B*N tiny matrices, which runs one small GEMM per neuron on CPU.
@@ -39,12 +44,12 @@ def _matmul_t(A, Q, out=None):
     return _combine(A.unsqueeze(2), Q, out)
 
 
-def loss_weights(steps: int, loss_steps: int | None, batch: int, dtype=torch.float64) -> torch.Tensor:
+def loss_weights(steps: int, loss_steps: int | None, batch: int, dtype=torch.float64, device=None) -> torch.Tensor:
     """Per-step weight of the summed cross-entropy: 1 / (batch * K) on the last K steps, 0 before."""
     k = steps if loss_steps is None else int(loss_steps)
     if not 1 <= k <= steps:
-        raise ValueError(f"loss_steps must be in 1..{steps}, got {loss_steps}")
-    w = torch.zeros(steps, dtype=dtype)
+        raise GradientInputError(f"loss_steps must be in 1..{steps}, got {loss_steps}")
+    w = torch.zeros(steps, dtype=dtype, device=device)
     w[steps - k:] = 1.0 / (batch * k)
     return w
 
@@ -52,7 +57,7 @@ def loss_weights(steps: int, loss_steps: int | None, batch: int, dtype=torch.flo
 def sequence_loss(o: torch.Tensor, y: torch.Tensor, loss_steps: int | None = None) -> torch.Tensor:
     """o: (B, T, C) readout, y: (B,) class per sequence."""
     batch, steps, n_out = o.shape
-    w = loss_weights(steps, loss_steps, batch, o.dtype).to(o.device)
+    w = loss_weights(steps, loss_steps, batch, o.dtype, o.device)
     ce = F.cross_entropy(o.reshape(-1, n_out), y.repeat_interleave(steps), reduction="none").view(batch, steps)
     return (ce * w).sum()
 
@@ -80,7 +85,7 @@ class _Online:
     def __init__(self, model: RSNN, x: torch.Tensor, y: torch.Tensor, loss_steps: int | None):
         self.model, self.x = model, x
         batch, steps, _ = x.shape
-        self.w = loss_weights(steps, loss_steps, batch, x.dtype)
+        self.w = loss_weights(steps, loss_steps, batch, x.dtype, x.device)
         self.target = F.one_hot(y, model.n_outputs).to(x.dtype)
         self.states = [layer.initial_state(batch) for layer in model.layers]
         self.spikes = [model.neuron.spike(s) for s in self.states]  # z_{t-1} of each layer
@@ -152,7 +157,7 @@ class _Online:
         g["readout.w_out"] += (torch.einsum("tbc,tbn->cn", (1 - a) * rho, z)
                                + torch.einsum("bc,bcn->cn", a * rho[0], self.e_out))
         g["readout.b_out"] += ((1 - a) * rho).sum((0, 1)) + (a * rho[0] * self.e_bout).sum(0)
-        decay = a ** torch.arange(len(err) - 1, -1, -1, dtype=a.dtype)[:, None]  # alpha^(lambda - t), (T, C)
+        decay = a ** torch.arange(len(err) - 1, -1, -1, dtype=a.dtype, device=a.device)[:, None]  # alpha^(lambda - t), (T, C)
         self.e_out.mul_(a[:, None] ** len(err)).add_(torch.einsum("tc,tbn->bcn", decay * (1 - a), z))
         self.e_bout.mul_(a ** len(err)).add_((decay * (1 - a)).sum(0))
 
@@ -215,37 +220,63 @@ def _backward_in_chunk(A, l):
     steps, d = A.shape[:2]
     Q = A.new_empty(steps, d, 1 + d, *A.shape[3:])
     Q[-1, :, 0] = l[-1]
-    Q[-1, :, 1:] = torch.eye(d, dtype=A.dtype)[:, :, None, None]
+    Q[-1, :, 1:] = torch.eye(d, dtype=A.dtype, device=A.device)[:, :, None, None]
     for k in range(steps - 2, -1, -1):
         _matmul_t(A[k + 1], Q[k + 1], out=Q[k])
         Q[k, :, 0] += l[k]
     return Q, _matmul_t(A[0], Q[0])
 
 
-def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: torch.Tensor, out=None):
+def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: torch.Tensor, out: torch.Tensor):
     """One layer's gradient from one chunk, and its eligibilities carried to the chunk's end (HYPR.md section 5,
-    steps 3-5). e_syn (B, d, N, M): synapses [W_in | W_rec | b]; e_theta (P, d, B, N); both at the chunk's start.
-    out: an optional (B, 1 + d, N, M) buffer, not e_syn's, for the synapses' result.
-    Returns grad synapses (N, M), grad theta (P, N), e_syn (a view into out) and e_theta at the chunk's end."""
+    steps 3-5). e_syn (B, N, d, M): synapses [W_in | W_rec | b]; e_theta (P, d, B, N); both at the chunk's start.
+    out: a (B, N, d, M) buffer, not e_syn's, for the synapses' carried eligibility.
+    Returns grad synapses (N, M), grad theta (P, N), e_syn (= out) and e_theta at the chunk's end.
+
+    The synapses, per sample and neuron, with Q_0 = [q_0 | Phi_0^T] and the chunk's presynaptic rows pre_t:
+      gradient  q_0^T e_0 + sum_t (q_t . c_t) pre_t^T
+      carry     Phi_0 e_0 + sum_t (Phi_t c_t) pre_t^T
+    The carry is one batched (d x d)(d x M) product over samples x neurons plus one batched matmul over the chunk
+    (two passes over the (B, N, d, M) eligibility, the largest tensor); the gradient's share of e_0 is summed over
+    the batch at once, and its in-chunk share is one (N x TB)(TB x M) product, sparse where pre is (spikes)."""
     batch, m = ch.pre.shape[1:]
+    steps, d = ch.A.shape[:2]
+    n = ch.A.shape[-1]
     Q, Q0 = _backward_in_chunk(ch.A, l)
-    Q_j = Q.transpose(0, 1)  # (d, T, 1 + d, B, N): the component summed over below comes first, for _combine
-    # Each product with Q has 1 + d rows: row 0 is the gradient's share (q . x), rows 1.. the eligibility's (Phi x).
-    # Synapses: [q_0 | Phi_0^T]^T e_0 + sum_t [q_t . c_t | Phi_t c_t] pre_t^T, the sum as one batched matmul.
-    # (Q0 made contiguous: the multiply-adds over e_0, the largest tensor, run ~30 % faster.)
-    syn = _combine(Q0.permute(0, 2, 1, 3).contiguous().unsqueeze(-1), e_syn.transpose(0, 1).unsqueeze(2), out)
-    qc = _combine(ch.c.transpose(0, 1).unsqueeze(2), Q_j)  # (T, 1 + d, B, N)
-    qc = qc.permute(2, 0, 1, 3).reshape(batch, len(qc), -1)  # (B, T, (1 + d) N)
-    syn.view(batch, -1, m).baddbmm_(qc.transpose(1, 2), ch.pre.transpose(0, 1))  # syn: (B, 1 + d, N, M)
+    phi0 = Q0[:, 1:].permute(2, 3, 1, 0).reshape(batch * n, d, d)  # Phi_0 per (sample, neuron): (i, j)
+    q0 = Q0[:, 0].permute(1, 2, 0).unsqueeze(2).contiguous()       # (B, N, 1, d)
+    grad = e_syn.new_zeros(n, 1, m)
+    for b in range(batch):  # q_0^T e_0 summed over the batch: e_0 read once, sample by sample
+        grad.baddbmm_(q0[b], e_syn[b])
+    torch.matmul(phi0, e_syn.view(batch * n, d, m), out=out.view(batch * n, d, m))
+    qc = _combine(ch.c.transpose(0, 1).unsqueeze(2), Q.transpose(0, 1))  # (T, 1 + d, B, N): [q.c | Phi c]
+    pre = ch.pre  # (T, B, M)
+    phic = qc[:, 1:].permute(2, 3, 1, 0).reshape(batch, n * d, steps)  # (B, N d, T)
+    out.view(batch, n * d, m).baddbmm_(phic, pre.transpose(0, 1))
+    grad = grad.view(n, m).add_(_rows_times(qc[:, 0].permute(2, 0, 1).reshape(n, steps * batch),
+                                            pre.reshape(steps * batch, m)))
     # theta, per neuron: [q_0 | Phi_0^T]^T e_0 + sum_t [q_t . D_t | Phi_t D_t]
     theta = _combine(Q0.unsqueeze(1), e_theta.transpose(0, 1).unsqueeze(2))  # (P, 1 + d, B, N)
-    theta += _combine(ch.D.permute(2, 0, 1, 3, 4).unsqueeze(3), Q_j.unsqueeze(2)).sum(0)
-    return syn[:, 0].sum(0), theta[:, 0].sum(1), syn[:, 1:], theta[:, 1:]
+    theta += _combine(ch.D.permute(2, 0, 1, 3, 4).unsqueeze(3), Q.transpose(0, 1).unsqueeze(2)).sum(0)
+    return grad, theta[:, 0].sum(1), out, theta[:, 1:]
+
+
+SPARSE_BELOW = 0.1  # fraction of non-zero presynaptic values under which their product runs as a sparse one
+
+
+def _rows_times(a: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+    """a (R, K) @ pre (K, M); with pre mostly zeros (spikes), as a sparse product that reads its non-zeros only."""
+    if pre.device.type != "cpu" or pre.numel() == 0:
+        return a @ pre
+    nonzero = pre.count_nonzero()
+    if int(nonzero) >= SPARSE_BELOW * pre.numel():
+        return a @ pre
+    return torch.sparse.mm(pre.t().to_sparse(), a.t()).t()
 
 
 def _hypr_chunk(run: _Online, elig: list, out: list, t0: int, t1: int):
     """Steps t0..t1-1: S-stage and learning signals, then per layer the chunk's gradient and the eligibilities'
-    carry. elig: per layer [e_syn, e_theta], updated; out: per layer a buffer for the synapses' result. (A function
+    carry. elig: per layer [e_syn, e_theta], updated; out: per layer a buffer for the synapses' carry. (A function
     of its own so that nothing of this chunk outlives it: the next chunk's buffers then reuse the same memory.)"""
     chunks, err = run.run(t0, t1)
     for i, (ch, l) in enumerate(zip(chunks, run.signals(err, chunks))):
@@ -258,11 +289,11 @@ def _hypr_chunk(run: _Online, elig: list, out: list, t0: int, t1: int):
 def _hypr(model, x, y, loss_steps, chunk, on_chunk=None):
     run = _Online(model, x, y, loss_steps)
     batch, d, n_param = x.shape[0], model.neuron.d, len(model.neuron.param_names)
-    # Eligibilities per layer at the chunk start: synapses [W_in | W_rec | b] (B, d, N, M) and theta (P, d, B, N).
-    # The synapses' chunk result (B, 1 + d, N, M), whose rows 1.. are the next eligibility, alternates between two
-    # buffers: the largest tensor is never reallocated, which keeps the peak memory steady from chunk to chunk.
-    bufs = [x.new_zeros(2, batch, 1 + d, layer.n, _n_synapses(layer)) for layer in model.layers]
-    elig = [[buf[1, :, 1:], x.new_zeros(n_param, d, batch, layer.n)] for buf, layer in zip(bufs, model.layers)]
+    # Eligibilities per layer at the chunk start: synapses [W_in | W_rec | b] (B, N, d, M) and theta (P, d, B, N).
+    # The synapses' carry alternates between two buffers: the largest tensor is never reallocated, which keeps the
+    # peak memory steady from chunk to chunk.
+    bufs = [x.new_zeros(2, batch, layer.n, d, _n_synapses(layer)) for layer in model.layers]
+    elig = [[buf[1], x.new_zeros(n_param, d, batch, layer.n)] for buf, layer in zip(bufs, model.layers)]
     steps = x.shape[1]
     for k, t0 in enumerate(range(0, steps, chunk)):
         _hypr_chunk(run, elig, [buf[k % 2] for buf in bufs], t0, min(t0 + chunk, steps))
@@ -279,6 +310,33 @@ def _bptt(model, x, y, loss_steps):
     return loss.detach(), {n: torch.zeros_like(p) if g is None else g for n, p, g in zip(names, params, grads)}
 
 
+def check_inputs(model: RSNN, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Refuse (GradientInputError) what would give a wrong or NaN gradient instead of an error: shapes, labels
+    outside 0..C-1, non-finite inputs or parameters, neuron parameters outside their model's domain (BRF's
+    delta*omega >= 1, where p(omega) is not real)."""
+    if x.ndim != 3 or x.shape[2] != model.n_inputs:
+        raise GradientInputError(f"inputs must have shape (batch, steps, {model.n_inputs}), got {tuple(x.shape)}")
+    if y.shape != (x.shape[0],):
+        raise GradientInputError(f"targets must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise GradientInputError(f"labels must be integers, got {y.dtype}")
+    if x.device.type == "meta":  # meta tensors hold no values: only shapes and devices can be checked
+        return
+    n_out = model.n_outputs
+    if len(y) and not bool(((y >= 0) & (y < n_out)).all()):
+        raise GradientInputError(f"labels must lie in 0..{n_out - 1} (the readout has {n_out} classes), got "
+                                 f"{int(y.min())}..{int(y.max())}")
+    if not bool(torch.isfinite(x).all()):
+        raise GradientInputError("inputs hold NaN or infinite values")
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise GradientInputError(f"parameter {name} holds NaN or infinite values")
+    for i, layer in enumerate(model.layers):
+        message = model.neuron.domain_error(layer.theta)
+        if message:
+            raise GradientInputError(f"layer {i}: {message}")
+
+
 def gradients(model: RSNN, x: torch.Tensor, y: torch.Tensor, method: str = "hypr", chunk: int | None = None,
               loss_steps: int | None = None, return_loss: bool = False,
               on_chunk: Callable[[dict[str, torch.Tensor]], None] | None = None):
@@ -289,16 +347,17 @@ def gradients(model: RSNN, x: torch.Tensor, y: torch.Tensor, method: str = "hypr
     on_chunk (HYPR only): called after every chunk with the gradient accumulated so far, the dict that is returned
     in the end; it may update the parameters and zero (some of) its entries, e.g. an SGD step after every chunk as
     on a device. The next chunk then runs with the updated parameters.
+    x and y are moved to the model's device (and x to its dtype); every tensor the methods create is made there.
+    Bad input (see check_inputs) raises GradientInputError, a ValueError with a one-line message.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown gradient method {method!r}; expected one of {', '.join(METHODS)}")
-    if x.ndim != 3 or x.shape[2] != model.n_inputs:
-        raise ValueError(f"inputs must have shape (batch, steps, {model.n_inputs}), got {tuple(x.shape)}")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"targets must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        raise GradientInputError(f"unknown gradient method {method!r}; expected one of {', '.join(METHODS)}")
     if on_chunk is not None and method != "hypr":
-        raise ValueError("on_chunk needs method='hypr'")
-    x = x.to(model.readout.w_out.dtype)
+        raise GradientInputError("on_chunk needs method='hypr'")
+    param = model.readout.w_out
+    x = x.to(device=param.device, dtype=param.dtype)
+    y = y.to(param.device)
+    check_inputs(model, x, y)
     if method == "bptt":
         loss, grads = _bptt(model, x, y, loss_steps)
     elif method == "forward":
@@ -306,6 +365,6 @@ def gradients(model: RSNN, x: torch.Tensor, y: torch.Tensor, method: str = "hypr
     else:
         chunk = x.shape[1] if chunk is None else int(chunk)
         if chunk < 1:
-            raise ValueError(f"chunk length must be >= 1, got {chunk}")
+            raise GradientInputError(f"chunk length must be >= 1, got {chunk}")
         loss, grads = _hypr(model, x, y, loss_steps, chunk, on_chunk)
     return (loss, grads) if return_loss else grads

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arguments import check_output_file, positive_float
 from .errors import CommandError
 from .nir_io import DEFAULT_DT, LIF_RESETS, NirError, import_nir
 
@@ -11,7 +12,7 @@ from .nir_io import DEFAULT_DT, LIF_RESETS, NirError, import_nir
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("graph", help="the NIR file (.nir)")
     parser.add_argument("-o", "--output", help="the ONNX model to write (default: the graph's name with .onnx)")
-    parser.add_argument("--dt", type=float, default=None,
+    parser.add_argument("--dt", type=positive_float, default=None,
                         help=f"the step that turns τ into α = 1 − dt/τ (default: the graph's own if hypr-edge wrote "
                              f"it, else {DEFAULT_DT:g}, snnTorch's)")
     parser.add_argument("--lif-reset", choices=list(LIF_RESETS), default=None,
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from .onnx_io import export_onnx
 
     out = Path(args.output) if args.output else Path(args.graph).with_suffix(".onnx")
+    check_output_file(out, inputs=(args.graph,))
     try:
         spec = import_nir(args.graph, dt=args.dt, lif_reset=args.lif_reset)
     except NirError as err:

@@ -127,8 +127,9 @@ class RSNN(nn.Module):
 
 def build_model(neuron: str = "brf", n_inputs: int = 1, hidden: Sequence[int] | int = (64,), n_outputs: int = 2,
                 recurrent: bool = True, alpha_out=0.9, seed: int = 0, dtype=torch.float32,
-                constants: dict[str, float] | None = None, **init) -> RSNN:
-    """Build a fresh RSNN. `init` overrides neuron initialisation ranges, e.g. BRF omega=(15, 50), b_offset=(0.1, 1)."""
+                constants: dict[str, float] | None = None, device: str | torch.device | None = None, **init) -> RSNN:
+    """Build a fresh RSNN. `init` overrides neuron initialisation ranges, e.g. BRF omega=(15, 50), b_offset=(0.1, 1).
+    The initial values are drawn on the CPU (the same network for a seed on every device), then moved to `device`."""
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
     model = RSNN(neuron, n_inputs, hidden, n_outputs, recurrent, alpha_out, seed, dtype, constants)
     if init:
@@ -137,7 +138,7 @@ def build_model(neuron: str = "brf", n_inputs: int = 1, hidden: Sequence[int] | 
             for layer in model.layers:
                 for name, value in model.neuron.init_raw(layer.n, gen, dtype, **init).items():
                     getattr(layer, name).copy_(value)
-    return model
+    return model if device is None else model.to(device)
 
 
 def model_from_spec(spec: NetworkSpec, dtype=torch.float64) -> RSNN:
@@ -150,7 +151,7 @@ def model_from_spec(spec: NetworkSpec, dtype=torch.float64) -> RSNN:
                  spec.alpha_out, 0, dtype, spec.constants, spec.info)
 
     def put(param, value):
-        param.copy_(torch.as_tensor(np.asarray(value), dtype=dtype))
+        param.copy_(torch.as_tensor(np.asarray(value), dtype=dtype, device=param.device))
     with torch.no_grad():
         for layer, ls in zip(model.layers, spec.layers):
             put(layer.w_in, ls.w_in)

@@ -100,3 +100,7 @@ class NetworkSpec:
                 arrays.append(layer.w_rec)
         if not all(np.all(np.isfinite(a)) for a in arrays):
             raise SpecError("the network holds NaN or infinite values")
+        if not all(np.isfinite(float(v)) for v in self.constants.values()):
+            raise SpecError(f"the neuron constants hold NaN or infinite values: {self.constants}")
+        if np.any(self.alpha_out < 0) or np.any(self.alpha_out > 1):
+            raise SpecError("readout decay alpha_out outside [0, 1]")

@@ -67,7 +67,10 @@ def read_nir(path: str | os.PathLike):
 
 
 def write_nir(graph, path: str | os.PathLike) -> None:
-    _nir().write(os.fspath(path), graph)
+    """Write a NIR graph (under a temporary name, moved into place when whole: hypr_edge.outputs)."""
+    from .outputs import atomic_path
+    with atomic_path(path) as tmp:
+        _nir().write(os.fspath(tmp), graph)
 
 
 # ---------------------------------------------------------------- import

@@ -143,8 +143,11 @@ def onnx_model(spec: NetworkSpec) -> onnx.ModelProto:
 
 
 def export_onnx(spec: NetworkSpec, path: str | os.PathLike) -> None:
-    """Write the one-step ONNX model of `spec` to `path`."""
-    onnx.save_model(onnx_model(spec), os.fspath(path))
+    """Write the one-step ONNX model of `spec` to `path` (under a temporary name, moved into place when whole)."""
+    from .outputs import atomic_path
+    model = onnx_model(spec)
+    with atomic_path(path) as tmp:
+        onnx.save_model(model, os.fspath(tmp))
 
 
 # ---------------------------------------------------------------- load

@@ -13,12 +13,14 @@ FIRMWARE_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
 
 
 def add_arguments(p) -> None:
+    from .arguments import int_in, positive_int
+    from .fixed.qmodel import MAX_CHUNK
     p.add_argument("--task", default="digits", help="built-in task (default digits)")
     p.add_argument("--data", help="data path, for tasks read from files")
     p.add_argument("--neuron", default="brf", help="neuron model (default brf)")
     p.add_argument("--hidden", default="32", help="hidden size (default 32)")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
-    p.add_argument("--chunk", type=int, default=16, help="HYPR chunk length, in training and on the device")
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs (default 3)")
+    p.add_argument("--chunk", type=int_in(1, MAX_CHUNK), default=16, help="HYPR chunk length, in training and on the device")
     p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -48,6 +50,8 @@ def steps(args) -> list[tuple[str, list[str]]]:
 
 
 def run(args) -> int:
+    from .arguments import check_output_dir
+    check_output_dir(args.out)
     plan = steps(args)
     start = time.perf_counter()
     missing = [tool for tool in FIRMWARE_TOOLS if not shutil.which(tool)]

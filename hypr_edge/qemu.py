@@ -94,10 +94,11 @@ def _kill_live_sessions() -> None:
         session.kill()
 
 
-def qemu_command(elf: str | Path, machine: str, port: int, icount: bool = True) -> list[str]:
+def qemu_command(elf: str | Path, machine: str, port: int, icount: bool = True, nv: str | Path | None = None) -> list[str]:
+    semi = "enable=on,target=native" + (f",arg=firmware,arg=nv={Path(nv).resolve()}" if nv else "")  # nv: nv.c
     cmd = ["qemu-system-arm", "-M", machine, "-display", "none", "-monitor", "none", "-nodefaults",
            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on",
-           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+           "-semihosting-config", semi, "-kernel", str(elf)]
     if icount:
         cmd += ["-icount", "shift=0"]
     return cmd
@@ -109,7 +110,9 @@ class QemuSession:
     Use as a context manager: on leaving, the firmware is asked to EXIT (semihosting, clean exit code 0) and
     QEMU is killed if it does not stop within a second."""
 
-    def __init__(self, elf: str | Path, board: str, port: int | None = None, icount: bool = True):
+    def __init__(self, elf: str | Path, board: str, port: int | None = None, icount: bool = True,
+                 nv: str | Path | None = None):
+        """nv: a host file that backs the board's non-volatile storage (the learning-state store, nv.c)."""
         if board not in BOARDS or BOARDS[board].qemu_machine is None:
             raise QemuError(f"board {board!r} has no QEMU machine; QEMU boards: {', '.join(qemu_boards())}")
         if shutil.which("qemu-system-arm") is None:
@@ -123,7 +126,9 @@ class QemuSession:
         self.board = board
         self.port = port or free_port()
         self.url = f"socket://127.0.0.1:{self.port}"
-        self.cmd = qemu_command(elf, BOARDS[board].qemu_machine, self.port, icount)
+        if nv is not None and any(c in str(Path(nv).resolve()) for c in ", "):
+            raise QemuError(f"--nv {nv}: the path may not contain a comma or a space (QEMU's option syntax)")
+        self.cmd = qemu_command(elf, BOARDS[board].qemu_machine, self.port, icount, nv)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "QemuSession":
@@ -138,7 +143,8 @@ class QemuSession:
     def exit_error(self) -> QemuError:
         """Why QEMU stopped (call once it has exited): its exit code and the last line of its stderr."""
         err = (self.proc.stderr.read() if self.proc.stderr else "").strip()
-        last = err.splitlines()[-1] if err else ""
+        lines = [line for line in err.splitlines() if "warning:" not in line]   # e.g. "nic ... has no peer"
+        last = lines[-1] if lines else ""
         if "Address already in use" in err:
             return QemuError(f"port {self.port} is in use: QEMU could not listen on 127.0.0.1:{self.port}")
         code = self.proc.returncode

@@ -19,12 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds (default: run until Ctrl-C or the firmware exits)")
     parser.add_argument("--hello", action="store_true", help="connect, print the device's HELLO, then stop")
     parser.add_argument("--no-icount", action="store_true", help="run QEMU at full speed (tick counts meaningless)")
+    parser.add_argument("--nv", metavar="FILE", help="back the board's non-volatile storage with FILE (created if "
+                                                     "missing): the learning state survives a restart (store.h)")
 
 
 def run(args) -> int:
     try:
         elf, board = resolve_elf(args.firmware, args.board)
-        session = QemuSession(elf, board, port=args.port, icount=not args.no_icount).start()
+        session = QemuSession(elf, board, port=args.port, icount=not args.no_icount, nv=args.nv).start()
     except QemuError as err:
         raise CommandError(str(err)) from None
     print(f"{board}: QEMU running {elf}, UART on {session.url}", flush=True)

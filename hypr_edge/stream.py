@@ -16,8 +16,10 @@ import numpy as np
 
 from .arguments import check_output_file, positive_int, seed32
 from .errors import CommandError
+from .fixed.qmodel import NAN_POLICIES, quantize_input_values
 from .fixed.quantize import QuantizedModel
 from .host.client import Board, BoardError, ProtocolError
+from .host.state import StateRejected
 from .qemu import QemuError, QemuSession, resolve_elf
 from .stream_inputs import LABEL_COLUMN, StreamData, read_input, read_segments, sequences
 from .stream_report import RECORD_SUFFIXES, confusion, confusion_text, plot_accuracy, write_record
@@ -77,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="stream the sequences one after another as one stream, without state resets")
     data.add_argument("--loss-steps", type=positive_int, metavar="K",
                       help="a sequence label applies to its last K steps (default: the task's, or the model's)")
-    data.add_argument("--nan", choices=("refuse", "zero"), default="refuse",
+    data.add_argument("--nan", choices=NAN_POLICIES, default="refuse",
                       help="NaN inputs: refuse the file (default) or stream them as 0")
     data.add_argument("--limit", type=positive_int, default=None,
                       help="stream only the first N sequences (a continuous input: its first N steps)")
@@ -94,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--plot-every", type=positive_int, metavar="N",
                      help=f"redraw the plot every N sequences (a continuous stream: N steps; default "
                           f"{PLOT_EVERY[False]} / {PLOT_EVERY[True]})")
+    ck = parser.add_argument_group("checkpoints (docs/firmware.md)")
+    ck.add_argument("--checkpoint", metavar="FILE", help="save the device's learning state to FILE at the end "
+                                                         "(and with --every during the run)")
+    ck.add_argument("--every", type=positive_int, metavar="N", help="with --checkpoint: also save every N "
+                                                                    "sequences (a continuous stream: N steps)")
+    ck.add_argument("--resume", metavar="FILE", help="start from a checkpoint's learning state instead of the "
+                                                     "flashed weights; on the same data, skip the steps it had done")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -138,18 +147,19 @@ def load_data(args, qm: QuantizedModel, model: str) -> StreamData:
     if args.continuous:
         data = data.as_continuous()
     if args.labels:
+        data.require_continuous(args.labels)
         data = data.with_step_labels(read_segments(Path(args.labels), data.steps, qm.n_out), args.labels)
     if args.limit and was_continuous:
         data = data.limit(args.limit)
     return data
 
 
-def quantize_inputs(qm: QuantizedModel, x: np.ndarray) -> tuple[np.ndarray, int]:
-    """int16 Q.fx inputs by the input policy: values beyond the format saturate to its rails with their sign,
-    NaN (let through by --nan zero) become 0; returns the values and how many saturated."""
-    scaled = np.round(np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf) * float(1 << qm.formats["fx"]))
-    saturated = int(np.count_nonzero((scaled > 32767) | (scaled < -32768)))
-    return np.clip(scaled, -32768, 32767).astype(np.int16), saturated
+def quantize_inputs(qm: QuantizedModel, x: np.ndarray, nan: str) -> tuple[np.ndarray, int, int]:
+    """int16 Q.fx inputs by the input policy (hypr_edge.fixed.qmodel.quantize_input_values): values beyond the
+    format saturate to its rails with their sign; NaN refused, or 0 with --nan zero. Returns the values and how
+    many saturated and how many NaN became 0."""
+    q = quantize_input_values(x, qm.formats["fx"], nan=nan)
+    return q.values.astype(np.int16), q.saturated, q.nan_zeroed
 
 
 def describe(data: StreamData) -> str:
@@ -158,6 +168,28 @@ def describe(data: StreamData) -> str:
     labelled = (f"{int((data.sequence_labels >= 0).sum())} labelled" if data.sequence_labels is not None
                 else f"{data.labelled_steps} labelled steps")
     return f"{data.source}: {data.n} sequences of {data.steps} steps, {labelled}"
+
+
+def checkpoints(args, qm: QuantizedModel, data: StreamData):
+    """--resume / --checkpoint / --every: (the data still to stream, the resumed Checkpoint or None, the
+    StreamCheckpoints saver or None); hypr_edge/stream_checkpoint.py."""
+    if args.every and not args.checkpoint:
+        raise CommandError("--every needs --checkpoint FILE")
+    if not (args.resume or args.checkpoint):
+        return data, None, None
+    from .stream_checkpoint import StreamCheckpoints, load_resume, skip_done
+    full, resume, offset = data, None, 0
+    if args.resume:
+        resume = load_resume(args.resume, qm)
+        data, offset = skip_done(resume, data)
+        where = f"after step {offset} of this data" if offset else "at the start of this data (other data)"
+        print(f"resume: {args.resume} ({resume.updates} chunk updates), streaming {where}")
+        if data.n == 0 or data.steps == 0:
+            raise CommandError(f"--resume {args.resume}: the checkpoint has done all {offset} steps of this data")
+    saver = None
+    if args.checkpoint:
+        saver = StreamCheckpoints(check_output_file(args.checkpoint), args.every, qm, full, offset)
+    return data, resume, saver
 
 
 # ---- outputs -----------------------------------------------------------------------------------------
@@ -216,6 +248,15 @@ def report(log: StreamLog, data: StreamData, qm: QuantizedModel, st, learn: bool
             print(line)
 
 
+def check_device_sizes(board, qm: QuantizedModel) -> None:
+    """A device that claims this model (its hash) must also have its sizes; else its replies cannot be trusted."""
+    info = board.hello()
+    sizes, want = (info.n_in, info.n_hidden, info.n_out), (qm.n_in, qm.n_hidden, qm.n_out)
+    if info.model_hash == qm.model_hash() and sizes != want:
+        raise ProtocolError(f"device claims model {info.model_hash:08x} but reports n_in, n_hidden, n_out = "
+                            f"{', '.join(map(str, sizes))}; the model has {', '.join(map(str, want))}")
+
+
 def run(args) -> int:
     model = args.model or (str(Path(args.firmware) / MODEL_FILE) if args.firmware else None)
     if model is None:
@@ -228,16 +269,22 @@ def run(args) -> int:
         raise CommandError(f"--learn needs labels, and {data.source} has none (a y array, a label column, "
                            f"--labels segments, or classes in the WAV names)")
     record, plot, _ = output_paths(args, model)
-    xq, saturated = quantize_inputs(qm, data.x)
+    xq, saturated, nan_zeroed = quantize_inputs(qm, data.x, args.nan)
     data = replace(data, x=xq)
+    data, resume, saver = checkpoints(args, qm, data)
     print(f"input: {describe(data)}")
     if saturated:
         print(f"input: {saturated} of {xq.size} values beyond the input format (Q.{qm.formats['fx']}, "
               f"|x| < {32768 / (1 << qm.formats['fx']):g}) saturated to its limits")
-    title = f"{'on-device learning' if args.learn else 'inference'}: {data.source}"
+    if nan_zeroed:
+        print(f"input: {nan_zeroed} NaN values streamed as 0 (--nan zero)")
+    title = f"{'on-device learning' if args.learn else 'inference'}: {Path(data.source).name or data.source}"
     on_block = None
     if args.plot:
         on_block = live_plot(plot, args.plot_every or PLOT_EVERY[data.continuous], data.continuous, qm.n_out, title)
+    if saver is not None:
+        plot_block = on_block
+        on_block = lambda log: (plot_block and plot_block(log), saver.on_block(board, log))  # noqa: E731
 
     session = board = None
     try:
@@ -252,12 +299,17 @@ def run(args) -> int:
         else:
             board = Board.open(args.port)
             board.sync()
+        check_device_sizes(board, qm)
         log = play(board, qm, data, learn=args.learn, check=args.check, record_spikes=args.record_spikes,
-                   progress=not args.quiet, on_block=on_block)
+                   progress=not args.quiet, on_block=on_block, resume=resume and resume.image)
         st = board.stats()
+        if saver is not None:
+            saver.save(board, log.done)
     except DeviceMismatch as err:
         print(f"MISMATCH: {err}")
         return 1
+    except StateRejected as err:
+        raise CommandError(str(err)) from None
     except (ProtocolError, BoardError) as err:
         if session is not None and session.has_exited():   # the link died with QEMU: say so
             raise CommandError(f"{session.exit_error()} (the board stopped answering: {err})") from None
@@ -270,6 +322,9 @@ def run(args) -> int:
     report(log, data, qm, st, args.learn)
     if args.check:
         print("check: outputs" + (" and weights" if args.learn else "") + " bit-identical to the emulator")
+    if saver is not None:
+        print(f"wrote {saver.path} (learning state after {saver.offset + log.done} steps"
+              + (f"; {saver.saved} saves" if saver.saved > 1 else "") + ")")
     if record is not None:
         write_record(record, log, qm.model_hash())
         print(f"wrote {record}")

@@ -73,11 +73,14 @@ class StreamData:
         return replace(self, x=self.x.reshape(1, n * t, -1), step_labels=self.step_labels.reshape(1, n * t),
                        sequence_labels=None, continuous=True)
 
-    def with_step_labels(self, labels: np.ndarray, what: str) -> "StreamData":
-        """A continuous stream with these per-step labels (T,) instead of its own."""
+    def require_continuous(self, what: str) -> None:
         if not self.continuous:
             raise CommandError(f"{what} labels the steps of a continuous stream, but {self.source} has {self.n} "
                                f"sequences: add --continuous to stream them as one")
+
+    def with_step_labels(self, labels: np.ndarray, what: str) -> "StreamData":
+        """A continuous stream with these per-step labels (T,) instead of its own."""
+        self.require_continuous(what)
         return replace(self, step_labels=np.asarray(labels, dtype=np.int64)[None], sequence_labels=None)
 
 
@@ -283,7 +286,7 @@ def read_segments(path: Path, steps: int, n_out: int) -> np.ndarray:
     """(steps,) labels from a CSV of `start,end,class` rows (steps start..end-1; a header row is allowed);
     steps in no segment have no label. Segments may not overlap or reach past the stream."""
     name = str(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():
         raise CommandError(f"{name}: no such label file")
     try:
         with open(path, newline="", encoding="utf-8") as fh:

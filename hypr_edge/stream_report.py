@@ -86,11 +86,12 @@ def plot_accuracy(path: Path, log: StreamLog, n_classes: int, title: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax, cm) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.7, 1]})
-    unit = "sequence" if log.by_sequence else "step"
+    unit, items = ("sequence", "sequences") if log.by_sequence else ("step", "labelled steps")
     if log.scored:
         pos, cum, moving, w = accuracy_curve(log)
-        ax.plot(pos, 100 * moving, color="tab:blue", alpha=0.6, label=f"last {w} {unit}s scored")
-        ax.plot(pos, 100 * cum, color="tab:red", lw=2, label="all so far")
+        # steps-post: flat across unlabelled stretches, where nothing is scored and the accuracy stands still
+        ax.plot(pos, 100 * moving, color="tab:blue", alpha=0.6, drawstyle="steps-post", label=f"last {w} {items}")
+        ax.plot(pos, 100 * cum, color="tab:red", lw=2, drawstyle="steps-post", label="all so far")
         ax.legend(loc="lower right")
     else:
         ax.text(0.5, 0.5, "no labels: nothing scored yet", ha="center", va="center", transform=ax.transAxes)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from .errors import CommandError
 from .fixed.emulator import Emulator
 from .host.protocol import NO_LABEL, ResetMode
 from .stream_inputs import StreamData
@@ -81,7 +82,7 @@ class StreamLog:
     def sequence_prediction(self, i: int) -> int:
         """Sequence i's class: the largest output summed over its loss window (as training and verify score)."""
         t = self.data.steps
-        k = self.data.loss_steps or t
+        k = min(self.data.loss_steps or t, t)
         return int(self.outputs[(i + 1) * t - k:(i + 1) * t].astype(np.int64).sum(0).argmax())
 
     def score(self, start: int, end: int) -> None:
@@ -151,17 +152,28 @@ def check_weights(board, emu: Emulator, when: str) -> None:
 
 
 def play(board, qm, data: StreamData, *, learn: bool, check: bool = False, record_spikes: bool = False,
-         progress: bool = True, on_block: Callable[[StreamLog], None] | None = None) -> StreamLog:
+         progress: bool = True, on_block: Callable[[StreamLog], None] | None = None,
+         resume: bytes | None = None) -> StreamLog:
     """Stream `data` (x: int16 Q.fx) to `board` from its flashed weights (RESET FULL); returns the log.
-    `on_block(log)` runs after every block (live plots; a place for checkpoints)."""
+    `on_block(log)` runs after every block (live plots; a place for checkpoints). `resume`: a learning-state
+    image (hypr_edge/checkpoint.py) to start from instead; a continuous stream then goes on without a reset."""
     info = board.hello()
     if info.model_hash != qm.model_hash():
         raise DeviceMismatch(f"device runs model {info.model_hash:08x}, this model is {qm.model_hash():08x}")
+    if record_spikes and "spikes" not in board.tensors():
+        raise CommandError(f"--record-spikes: the device has no 'spikes' tensor (it has "
+                           f"{', '.join(board.tensors())})")
     board.reset(ResetMode.FULL)
     board.clear_stats()
     log = StreamLog(data, qm.n_out, qm.n_hidden, learn, record_spikes)
     log.tick_hz = board.stats().tick_hz
     emu = Emulator(qm, batch=1, learn=learn) if check else None
+    if resume is not None:
+        from .host.state import write_state
+        write_state(board, resume)
+        if emu is not None:
+            emu.load_state(resume)
+    carry = resume is not None and data.continuous   # the first block continues the checkpoint's stream
     T, buf = data.steps, info.buf_steps
     bar = tqdm(total=data.n * T if data.continuous else data.n, unit="step" if data.continuous else "seq",
                desc="learn" if learn else "infer", disable=not progress, smoothing=0.1)
@@ -175,7 +187,7 @@ def play(board, qm, data: StreamData, *, learn: bool, check: bool = False, recor
                 board.load_input(0, x)
                 for a, b in label_runs(labels, learn, record_spikes):
                     label = int(labels[a]) if learn else NO_LABEL
-                    r = board.run(a, b - a, learn=learn, label=label, reset_state=(s + a == 0),
+                    r = board.run(a, b - a, learn=learn, label=label, reset_state=(s + a == 0 and not carry),
                                   end_chunk=(learn and s + b == T))
                     log.runs.append(Run(first + a, b - a, r.ticks, r.spikes))
                     log.ticks[first + b - 1] += r.ticks
@@ -183,7 +195,8 @@ def play(board, qm, data: StreamData, *, learn: bool, check: bool = False, recor
                         log.spikes[first + a] = board.read_tensor("spikes")
                 log.outputs[first:first + n] = board.read_outputs(0, n)
                 if emu is not None:
-                    compare(log, emu, x, labels, first, n, learn, reset=(s == 0), end_chunk=(s + n == T))
+                    compare(log, emu, x, labels, first, n, learn, reset=(s == 0 and not carry),
+                            end_chunk=(s + n == T))
                 log.done = first + n
                 log.score(first, first + n)
                 log.wall_s = time.perf_counter() - t0

@@ -166,7 +166,9 @@ def test_fuzz_device_survives_thousands_of_bad_frames(device):
 
 
 def test_timing_runs_are_deterministic(builds):
-    """Under -icount shift=0 a TIMING run's tick count is the same every time, on a fresh QEMU too."""
+    """Under -icount shift=0 a TIMING run executes the same instructions every time, on a fresh QEMU too. Its tick
+    count may still differ by one: ticks_sync() polls SysTick in a loop of a few instructions, so a run starts up to
+    that many instructions after the tick edge, and a count that ends that close to an edge rounds either way."""
     x, _ = sequences(1, 200, 3)
     counts = []
     for _ in range(2):
@@ -175,7 +177,7 @@ def test_timing_runs_are_deterministic(builds):
             dev.load_input(0, x[0])
             counts += [dev.run(0, 200, reset_state=True, timing=True).ticks for _ in range(3)]
             dev.close()
-    assert len(set(counts)) == 1 and counts[0] > 0, counts
+    assert max(counts) - min(counts) <= 1 and min(counts) > 0, counts
 
 
 def test_exit_code_and_reports(builds):

@@ -15,6 +15,13 @@ static inline void syn_apply(int d, int fxa, int fe, int shift, int16_t *wj, int
 {
     int k, jj;
     int64_t g2 = 0, G, en[3];
+    /* a synapse with zero sums and zero eligibilities (a presynaptic neuron silent for a while) keeps e = 0 and
+     * its weight: G = 0 and stochastic_shift(0, r, s) = 0; only its draw remains */
+    if (g1 == 0 && b[0] == 0 && (d < 2 || b[1] == 0) && (d < 3 || b[2] == 0)
+        && ej[0] == 0 && (d < 2 || ej[1] == 0) && (d < 3 || ej[2] == 0)) {
+        prng_state = xorshift32(prng_state);
+        return;
+    }
     g1 = rshift_round(sat_sym(rshift_round(g1, fxa), G1_MAX) * c0, FA);
     UNROLL_D for (k = 0; k < d; k++) g2 += (int64_t)q0v[k] * ej[k];
     G = sat_sym(g1 + rshift_round(g2, fe), G_MAX);

@@ -62,13 +62,14 @@ static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
 static NOINLINE void hidden_row_backward(int nt, int i, const uint32_t *act, int32_t *q0, int32_t *P, int64_t *sums)
 {
     const int16_t *wr = &w[i * M];
-    int t, j, k, c;
+    int t, k, c;
     /* §9.2 replay s_1..s_n of neuron i from s_0 and the buffered x_t, z_{t-1} (the weights are fixed within a chunk,
      * so these are the forward steps' states bit for bit). The recurrent part of the current, sum over the spiking
      * j of W_rec[j] (|.| < 2^15 N: int32), goes to col[t] one presynaptic neuron at a time, over its spike steps. */
     for (t = 0; t < nt; t++) col[t] = 0;
 #if HYPR_RECURRENT
     for (k = 0; k < (N + 31) / 32; k++) {
+        int j;
         uint32_t a = act[k];
         while (a) {
             int wi;

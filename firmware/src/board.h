@@ -27,6 +27,14 @@ uint32_t ticks_now(void);           /* elapsed ticks modulo 2^32 */
 uint32_t ticks_sync(void);          /* wait for the next tick edge, return ticks_now() there */
 #define TICKS_DIFF(a, b) ((uint32_t)((b) - (a)))
 
+/* Non-volatile storage for the learning-state store (store.c), bytes 0 .. board_nv_size() - 1; nv.c implements it
+ * per board family (QEMU: a host file through semihosting). Erased bytes read 0xFF; like flash, a write may need
+ * erased bytes. Each returns 0 on success. docs/firmware.md says what a flash backend must guarantee. */
+uint32_t board_nv_size(void);       /* 0: no non-volatile storage */
+int board_nv_read(uint32_t addr, uint8_t *dst, uint32_t n);
+int board_nv_write(uint32_t addr, const uint8_t *src, uint32_t n);
+int board_nv_erase(uint32_t addr, uint32_t n);  /* at least [addr, addr + n) back to 0xFF (flash: whole sectors) */
+
 /* Semihosting exit with a code (QEMU -semihosting); without HYPR_SEMIHOSTING: system reset. */
 void board_exit(int code) __attribute__((noreturn));
 #endif

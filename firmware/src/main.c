@@ -6,6 +6,8 @@
 #include "board.h"
 #include "hypr_model.h"
 #include "proto.h"
+#include "state_cmd.h"
+#include "store.h"
 
 #ifndef HYPR_FW_BUF_BYTES
 #define HYPR_FW_BUF_BYTES 4096u /* input buffer size; steps = bytes / (2 * n_in), at least 1, at most 256 */
@@ -257,7 +259,7 @@ static int dispatch(uint8_t cmd, const uint8_t *p, uint32_t len, uint8_t *out)
             return -HP_NACK_BAD_LENGTH;
         return HYPR_SEMIHOSTING ? 0 : -HP_NACK_UNSUPPORTED;
     default:
-        return -HP_NACK_UNKNOWN_CMD;
+        return state_command(cmd, p, len, out);   /* learning state and store, else UNKNOWN_CMD */
     }
 }
 
@@ -278,6 +280,8 @@ static void on_frame(void)
         return;
     }
     r = dispatch(cmd, hp_payload(&dec), hp_len(&dec), reply);
+    if (cmd == HP_CMD_RUN && r > 0)
+        store_after_run();   /* the learning state into non-volatile storage when due, before the reply (store.h) */
     if (r < 0) {
         send_nack(seq, cmd, (uint8_t)-r, 0, 1);
         return;
@@ -292,6 +296,7 @@ int main(void)
 {
     board_init();
     hypr_init();
+    store_boot();   /* the newest saved learning state, if the board keeps one */
     hp_decoder_init(&dec);
     /* No banner: with QEMU's server=on,wait=off anything sent before the host connects is lost; the host
      * speaks first (HELLO). */

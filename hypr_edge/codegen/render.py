@@ -17,6 +17,7 @@ import numpy as np
 from .. import __version__
 from ..fixed import spec as fs
 from ..fixed.quantize import QuantizedModel, QuantizeError
+from ..fixed.learning_state import image_size
 from ..neurons import MODELS
 from ..resources import firmware_dir, templates_dir
 
@@ -70,17 +71,16 @@ def neuron_kernel(neuron: str) -> str:
 
 
 def copy_kernels(outdir: str | os.PathLike) -> list[Path]:
-    """Copy firmware/hypr/ (C sources only) to <outdir>/hypr/; returns the copied files."""
+    """Copy firmware/hypr/ (C sources only) to <outdir>/hypr/; returns the copied files. Nothing there is removed
+    (the targets write into a new folder: hypr_edge.outputs)."""
     src, dst = kernel_dir(), Path(outdir) / KERNEL_DIR
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst, ignore=lambda d, names: [n for n in names if not (n.endswith(".h") or
-                                                                                (Path(d) / n).is_dir())])
+    shutil.copytree(src, dst, dirs_exist_ok=True,
+                    ignore=lambda d, names: [n for n in names if not (n.endswith(".h") or (Path(d) / n).is_dir())])
     return sorted(p for p in dst.rglob("*.h"))
 
 
 def _cformat(values, per_line: int = 12) -> str:
-    vals = [str(int(v)) for v in np.asarray(values).ravel()]
+    vals = [str(v) for v in _ints(values)]
     if not vals:
         return "0"
     return ",\n".join("    " + ", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line))
@@ -94,7 +94,41 @@ def _env() -> jinja2.Environment:
 
 
 def _ints(values) -> list[int]:
-    return [int(v) for v in np.asarray(values).ravel()]
+    """Integers only: a float, bool, string or object array is a bug upstream, never something to print as C."""
+    a = np.asarray(values)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"code generation takes integer arrays, got {a.dtype}")
+    return [int(v) for v in a.ravel()]
+
+
+#: text the templates may print (in comments and #include names): registry names, versions, route notes
+SAFE_TEXT = re.compile(r"[A-Za-z0-9_.,+/ ()>-]*")
+
+
+def check_context(ctx) -> None:
+    """Every value a template receives: a Python int or bool, an integer array, text from SAFE_TEXT (names from
+    the registry, no quote, newline or comment end), or lists, tuples and dicts of these. Anything else is a bug
+    upstream (a string from a file would be one): refused before a line of C is written."""
+    def walk(v, where):
+        if isinstance(v, (bool, int)):
+            return
+        if isinstance(v, str):
+            if not SAFE_TEXT.fullmatch(v) or len(v) > 200:
+                raise TypeError(f"code generation: {where} holds text that is not a checked name: {v[:40]!r}")
+        elif isinstance(v, np.ndarray):
+            if v.dtype.kind not in "iu":
+                raise TypeError(f"code generation: {where} is a {v.dtype} array, not integers")
+        elif isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                walk(item, f"{where}[{i}]")
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                walk(k, f"{where} key")
+                walk(item, f"{where}[{k!r}]")
+        else:
+            raise TypeError(f"code generation: {where} is a {type(v).__name__}, not an integer or a checked name")
+    for key, value in ctx.items():
+        walk(value, key)
 
 
 def template_context(qm: QuantizedModel) -> dict:
@@ -106,6 +140,7 @@ def template_context(qm: QuantizedModel) -> dict:
         state_names=list(model.state_names), n_in=int(qm.n_in), n_hidden=int(qm.n_hidden), n_out=int(qm.n_out),
         chunk=int(qm.chunk), d=int(qm.d), m=int(qm.m), recurrent=bool(qm.recurrent), learn_hidden=qm.learn == "all",
         model_hash=int(qm.model_hash()),
+        state_bytes=int(image_size(qm)),
         formats={k: int(f[k]) for k in ("fx", "fw", "fwo", "fs", "fe")},
         psi_shift=int(qm.psi_shift), lr_mant=int(qm.lr_mant), seed=int(qm.seed),
         shifts={"hidden": int(sh["hidden"]), "readout": int(sh["readout"])},
@@ -121,6 +156,7 @@ def render_library(qm: QuantizedModel, outdir: str | os.PathLike, extra: tuple[s
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     env, ctx = _env(), {**template_context(qm), **(context or {})}
+    check_context(ctx)
     paths = []
     for name in (*LIBRARY_FILES, *extra):
         path = out / name

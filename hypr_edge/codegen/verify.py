@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CommandError
-from ..fixed.emulator import Emulator
+from ..fixed.emulator import Emulator, stream_seed
 from ..fixed.quantize import QuantizedModel, QuantizeError
 from ..tasks import load_task
 from .build import HostBuildError, build_host, write_host
@@ -178,15 +178,19 @@ def run(args) -> int:
         x = ds.x_test[:args.streams]
         if args.steps:
             x = x[:, :args.steps]
-        xq = qm.quantize_inputs(x)
+        inputs = qm.quantize_inputs_counted(x)   # the input policy: saturate with the sign, refuse NaN
+        xq, saturated = inputs.values, inputs.saturated
         y = np.broadcast_to(ds.y_test[:args.streams, None], xq.shape[:2])
         if ds.loss_steps:
             y = np.where(np.arange(xq.shape[1]) >= xq.shape[1] - ds.loss_steps, y, -1)
     else:
         steps = args.steps or 100
-        xq = qm.quantize_inputs((rng.random((args.streams, steps, qm.n_in)) < 0.2).astype(float))
+        xq, saturated = qm.quantize_inputs((rng.random((args.streams, steps, qm.n_in)) < 0.2).astype(float)), 0
         y = rng.integers(0, qm.n_out, (args.streams, steps))
-    streams = [Stream(xq[k], np.asarray(y[k]), args.learn, qm.seed + k) for k in range(len(xq))]
+    if saturated:
+        print(f"input: {saturated} of {xq.size} values beyond the input format (Q.{qm.formats['fx']}) saturated to "
+              "its limits")
+    streams = [Stream(xq[k], np.asarray(y[k]), args.learn, stream_seed(qm.seed, k)) for k in range(len(xq))]
     try:
         bad = verify(qm, streams)
     except HostBuildError as err:

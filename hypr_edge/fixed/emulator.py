@@ -13,6 +13,27 @@ from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, psi_eval, rshift_round, sat16,
                    stochastic_shift, xorshift32_draws, align)
 
 I64 = np.int64
+U32_MAX = 0xFFFFFFFF
+
+
+def prng_states(model_seed: int, seeds, batch: int) -> np.ndarray:
+    """hypr_seed for each stream: (batch,) uint64 PRNG states. A seed of 0 selects the model's seed, as the C's
+    hypr_seed(0) does (xorshift32 started at 0 would stay 0); None: every stream starts at the model's seed."""
+    if seeds is None:
+        return np.full(batch, model_seed, dtype=np.uint64)
+    raw = np.asarray(seeds)
+    if raw.dtype.kind not in "iu" and not (raw.dtype == object and all(isinstance(v, int) for v in raw.ravel())):
+        raise ValueError(f"PRNG seeds must be integers, got {raw.dtype}")
+    values = [int(v) for v in np.broadcast_to(raw, (batch,))]
+    if any(not 0 <= v <= U32_MAX for v in values):
+        raise ValueError("PRNG seeds must be 32-bit unsigned values (0..0xFFFFFFFF)")
+    return np.array([v or model_seed for v in values], dtype=np.uint64)
+
+
+def stream_seed(model_seed: int, k: int) -> int:
+    """The seed of stream k in `verify` and the benchmarks: model seed + k, wrapped to 32 bits; where that is 0,
+    both the C and the emulator run the model's seed (prng_states)."""
+    return (int(model_seed) + int(k)) & U32_MAX
 
 
 class Emulator:
@@ -29,8 +50,7 @@ class Emulator:
         self.c0 = np.asarray(self.model.int_input_gain(self.consts), I64)   # df/dI = (c0, 0, ...), per neuron
         self.learn_hidden = qm.learn == "all"
         self.stats = {"e_max": 0} if stats else None
-        seeds = np.full(batch, qm.seed) if seeds is None else np.broadcast_to(np.asarray(seeds), (batch,))
-        self.prng = np.asarray(seeds, dtype=np.uint64).copy()
+        self.prng = prng_states(qm.seed, seeds, batch)
         self.w = np.broadcast_to(np.asarray(qm.w, I64), (batch, *qm.w.shape)).copy()
         self.wo = np.broadcast_to(np.asarray(qm.wo, I64), (batch, *qm.wo.shape)).copy()
         self.updates = 0
@@ -51,6 +71,16 @@ class Emulator:
         self.buf_x = np.zeros((B, lam, qm.n_in), I64)         # x_t
         self.buf_z = np.zeros((B, lam + 1, n), I64)           # z_0 .. z_lambda
         self.buf_eps = np.zeros((B, lam, qm.n_out), I64)      # eps_t
+
+    # §11 the learning state (hypr_state_read / hypr_state_load): learning_state.py, files: hypr_edge/checkpoint.py
+    def state(self, stream: int = 0) -> dict:
+        from .learning_state import emulator_state
+        return emulator_state(self, stream)
+
+    def load_state(self, state, stream: int | None = None) -> None:
+        """state: a dict of state(), an image (bytes), a checkpoint file or Checkpoint; stream None: every stream."""
+        from .learning_state import load_emulator_state
+        load_emulator_state(self, state, stream)
 
     # §4 the neuron model, §9.2-9.3 its Jacobian and g: the model's integer kernels -------------------------
     def h(self, s):
@@ -193,7 +223,12 @@ class Emulator:
         at that step) the last partial chunk is applied at the end. Returns the traces named in `keep`, plus
         'weights' (w, wo after every update) and 'grads' when learning."""
         learn = self.learning if learn is None else learn
-        x = np.asarray(x, dtype=I64)
+        raw = np.asarray(x)
+        if raw.size and (raw.dtype.kind not in "iu" or raw.min() < -32768 or raw.max() > 32767):
+            raise ValueError("Emulator.run takes int16 values in Q.fx (QuantizedModel.quantize_inputs makes them), "
+                             f"got {raw.dtype} values" + (f" in {raw.min()}..{raw.max()}" if raw.dtype.kind in "iu"
+                                                         else ""))
+        x = raw.astype(I64)
         B, T, _ = x.shape
         assert B == self.B, f"batch {B} != emulator batch {self.B}"
         out = {name: [] for name in keep}

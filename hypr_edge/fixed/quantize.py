@@ -29,7 +29,10 @@ def lr_to_fixed(lr: float) -> tuple[int, int]:
     if lr <= 0:
         return 0, 0
     shift = min(40, max(0, 14 - math.floor(math.log2(lr))))
-    return int(round(lr * 2 ** shift)), shift
+    mant = int(round(lr * 2 ** shift))
+    if mant == 0:   # would silently switch learning off
+        raise QuantizeError(f"learning rate {lr:g} is below the smallest the device represents (2^-41)")
+    return mant, shift
 
 
 def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: np.ndarray | None = None,
@@ -198,7 +201,7 @@ def run(args) -> int:
     from ..arguments import check_output_file
     from ..errors import CommandError
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".q.npz")
-    check_output_file(out)
+    check_output_file(out, inputs=(args.model,))
     try:
         from ..onnx_io import load_onnx
         spec = load_onnx(args.model)

@@ -6,7 +6,8 @@ A model holds:
   names, defaults   name, state_names (d of them), param_names (theta, effective values), default_constants,
                     surrogate
   float (torch)     h(s), dh_ds(s), step(s_prev, I, p[, z_prev]) = f, local_terms(s_prev, I, p) = A, c, D,
-                    effective(p) / raw_from_effective(e), init_raw(n, gen, dtype, **ranges)
+                    effective(p) / raw_from_effective(e), init_raw(n, gen, dtype, **ranges),
+                    domain_error(p) / project_(p) (parameters training must keep in range)
   ONNX              onnx_step(g, prefix, state, current_of): f and z_t as graph nodes (hypr_edge/onnx_io.py)
   fixed point       fixed_consts (per-neuron Q.24 constants, C order, ranges), fixed_scalars, fixed_check(params),
                     fixed_values(params), from_fixed(k, sc); the integer twins of the C kernel: int_h, int_step,
@@ -195,7 +196,8 @@ class Neuron:
         A, c, D = self.local_terms(s_prev, current, p)
 
         def stack(terms, *rows):
-            out = torch.stack([torch.as_tensor(t, dtype=s_prev.dtype).expand(shape) for t in terms], dim)
+            out = torch.stack([torch.as_tensor(t, dtype=s_prev.dtype, device=s_prev.device).expand(shape)
+                               for t in terms], dim)
             return out.unflatten(dim, rows) if rows else out
         return stack(A, self.d, self.d), stack(c), stack(D, len(self.param_names), self.d)
 
@@ -216,6 +218,15 @@ class Neuron:
 
     def effective(self, p: dict) -> dict:
         raise NotImplementedError
+
+    def domain_error(self, p: dict) -> str | None:
+        """Why the raw parameters p lie outside the model's domain (one line), or None. Non-finite values are
+        refused for every model by gradients(); a model adds its own limits here."""
+        return None
+
+    def project_(self, p: dict) -> None:
+        """Move raw parameters p back into the model's domain, in place (training calls it after each optimizer
+        step); a no-op for models whose every finite raw value is valid."""
 
     def raw_from_effective(self, e: dict) -> dict:
         raise NotImplementedError

@@ -40,6 +40,23 @@ class BRF(Neuron):
     def effective(self, p):
         return {"omega": p["omega"].abs(), "b_offset": p["b_offset"].abs()}
 
+    #: training keeps delta*|omega| at most this: p(omega) is real up to 1, but its slope -dw / sqrt(1 - dw^2)
+    #: (in D) grows without bound there, and one Adam step past 1 makes every state NaN
+    OMEGA_LIMIT = 0.99
+
+    def domain_error(self, p):
+        dw = self.k["delta"] * p["omega"].detach().abs()
+        if bool((dw >= 1).any()):
+            k = int(dw.argmax())
+            return (f"BRF neuron {k} has delta*omega = {float(dw[k]):.4g}: it must be < 1, where p(omega) is real "
+                    f"and differentiable")
+        return None
+
+    def project_(self, p):
+        bound = self.OMEGA_LIMIT / self.k["delta"]
+        with torch.no_grad():
+            p["omega"].clamp_(-bound, bound)
+
     def raw_from_effective(self, e):
         return {k: torch.as_tensor(v, dtype=torch.float64) for k, v in e.items()}
 

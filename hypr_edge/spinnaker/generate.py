@@ -15,10 +15,11 @@ import numpy as np
 
 from ..codegen.build import HOST_CFLAGS
 from ..codegen.model_args import load_model
-from ..codegen.render import _env, copy_kernels, template_context
+from ..codegen.render import _env, check_context, copy_kernels, template_context
 from ..codegen.verify import read_trace, write_input
 from ..errors import CommandError
 from ..fixed.quantize import QuantizedModel, QuantizeError
+from ..outputs import OutputFolder
 from ..resources import firmware_dir
 from . import packets
 from .partition import DEFAULT_BUDGET, PartitionError, Plan, draw_offsets, jump_columns, plan
@@ -39,31 +40,46 @@ def core_file(core: int) -> str:
 
 
 def generate_spinnaker(qm: QuantizedModel, outdir: str | os.PathLike, cores: int | None = None,
-                       budget: int = DEFAULT_BUDGET, readout: str = "auto") -> tuple[Plan, list[Path]]:
+                       budget: int = DEFAULT_BUDGET, readout: str = "auto", force: bool = False) -> tuple[Plan, list[Path]]:
+    """spinnaker_files into `outdir` through hypr_edge.outputs (a user's files there are never replaced or
+    removed; `force`: also into a folder hypr-edge did not write). Returns the plan and the final paths."""
+    with OutputFolder(outdir, force=force) as folder:
+        p, _ = spinnaker_files(qm, folder.staging, cores, budget, readout)
+        return p, folder.commit()
+
+
+def spinnaker_files(qm: QuantizedModel, out: Path, cores: int | None = None, budget: int = DEFAULT_BUDGET,
+                    readout: str = "auto") -> tuple[Plan, list[Path]]:
     """Write core_0.c .. core_{n-1}.c (each core's data and configuration; the hidden cores in neuron order, the
     readout on the last of them or on a core of its own after them), machine.c (simulator core table and routing
     table), spin_keys.h (packets.py), the hand-written runtime and core code (firmware/spinnaker/) and the kernels
-    (hypr/) that every image includes."""
+    (hypr/) that every image includes, into `out` (a new, empty folder). Only checked integers and names reach the
+    templates (hypr_edge.codegen.render.check_context)."""
     p = plan(qm, cores, budget, readout)
-    out = Path(outdir)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env, ctx = _env(), template_context(qm)
     jumps = draw_offsets(p)
     w = np.asarray(qm.w)
-    common = dict(ctx, n_hidden_cores=p.k, n_cores=p.n_cores, core_n0=[int(v) for v in p.n0])
+    common = dict(ctx, n_hidden_cores=int(p.k), n_cores=int(p.n_cores), core_n0=[int(v) for v in p.n0])
     paths = []
     for c in range(p.n_cores):
         start, nxt = jumps[c]
         hidden, ro = c < p.k, c == p.readout_core
-        a, b = (p.n0[c], p.n0[c + 1]) if hidden else (0, 0)
-        cx = dict(common, core=c, hidden=hidden, readout=ro, spike_remote=hidden and p.spike_dest(c) > 0,
-                  updates=ro or (hidden and qm.learn == "all"), jump_start=jump_columns(start),
-                  jump_next=jump_columns(nxt), n0=a, nl=b - a, w=w[a:b],
+        a, b = (int(p.n0[c]), int(p.n0[c + 1])) if hidden else (0, 0)
+        cx = dict(common, core=c, hidden=bool(hidden), readout=bool(ro),
+                  spike_remote=bool(hidden and p.spike_dest(c) > 0),
+                  updates=bool(ro or (hidden and qm.learn == "all")), jump_start=[int(v) for v in jump_columns(start)],
+                  jump_next=[int(v) for v in jump_columns(nxt)], n0=a, nl=b - a, w=w[a:b],
                   kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()})
+        check_context(cx)
         paths.append(out / core_file(c))
         paths[-1].write_text(env.get_template("spinnaker/core.c.j2").render(**cx))
+    routes = [{"key": int(r.key), "mask": int(r.mask), "dest": int(r.dest), "what": r.what} for r in p.routes()]
+    machine = dict(common, routes=routes)
+    check_context(machine)
     paths.append(out / "machine.c")
-    paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**common, routes=p.routes()))
+    paths[-1].write_text(env.get_template("spinnaker/machine.c.j2").render(**machine))
     paths.append(out / "spin_keys.h")
     paths[-1].write_text(packets.c_header())
     for name in RUNTIME_FILES:
@@ -175,17 +191,24 @@ class Report:
 
 
 def run(args) -> int:
-    """`hypr-edge generate --target spinnaker`."""
+    """`hypr-edge generate --target spinnaker`: everything (images, simulator build, report) is made in a staging
+    folder and moved into args.out only when all of it succeeded (hypr_edge.outputs)."""
     try:
         qm = load_model(args)
-        p, paths = generate_spinnaker(qm, args.out, args.cores, int(args.core_kb * 1024))
-        for path in paths:
-            print(f"wrote {path}")
-        if args.build:
-            print(f"built {build_sim(args.out, p.n_cores)}")
-        report = Report(p, arm_sizes(args.out, p.n_cores))
+        with OutputFolder(args.out, force=getattr(args, "force", False)) as folder:
+            stage = folder.staging
+            p, _ = spinnaker_files(qm, stage, args.cores, int(args.core_kb * 1024))
+            if args.build:
+                build_sim(stage, p.n_cores)
+            report = Report(p, arm_sizes(stage, p.n_cores))
+            (stage / "memory.txt").write_text(report.text() + "\n")
+            paths = folder.commit()
     except (QuantizeError, PartitionError, SpinnakerError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None
-    (Path(args.out) / "memory.txt").write_text(report.text() + "\n")
+    for path in paths:
+        if path.suffix != ".o" and path.name != "memory.txt":
+            print(f"wrote {path}")
+    if args.build:
+        print(f"built {Path(args.out) / 'spin_sim'}")
     print(report.text())
     return 0

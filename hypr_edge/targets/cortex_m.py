@@ -15,11 +15,12 @@ from pathlib import Path
 
 from ..codegen.render import render_library
 from ..host import protocol
+from ..outputs import OutputFolder
 from ..resources import firmware_dir
 from .boards import BOARDS, BoardSpec, boards_for
 
 FIRMWARE_DIR = firmware_dir()
-RUNTIME_SRCS = ["startup.c", "proto.c", "main.c"]  # plus the board's UART driver
+RUNTIME_SRCS = ["startup.c", "proto.c", "main.c", "state_cmd.c", "store.c", "nv.c"]  # plus the board's UART driver
 LOCAL_PLATFORM = FIRMWARE_DIR / "platformio" / "platform-hypr"
 MODEL_FILE = "model.q.npz"  # the folder's quantized model: `hypr-edge stream --firmware` finds it here
 
@@ -71,29 +72,34 @@ def _platformio_ini(boards: list[BoardSpec], default: str) -> str:
 
 
 def write_firmware(outdir: str | Path, *, target: str = "cortex-m4", board: str | None = None,
-                   qmodel=None, model_dir: str | Path | None = None) -> Path:
+                   qmodel=None, model_dir: str | Path | None = None, force: bool = False) -> Path:
     """Write a firmware folder for the boards of `target` (a CPU: cortex-m3/m4/m7), `board` the default one.
     The model library comes from `qmodel` (rendered by hypr_edge.codegen.render) or is copied from `model_dir`
-    (a folder of C sources implementing the model API)."""
+    (a folder of C sources implementing the model API). The folder is written through hypr_edge.outputs: files
+    of the user's there are never replaced or removed (`force`: write into a folder hypr-edge did not write)."""
+    with OutputFolder(outdir, force=force) as folder:
+        firmware_files(folder.staging, target=target, board=board, qmodel=qmodel, model_dir=model_dir)
+        folder.commit()
+    return Path(outdir)
+
+
+def firmware_files(out: Path, *, target: str, board: str | None = None, qmodel=None,
+                   model_dir: str | Path | None = None) -> list[Path]:
+    """The files of a firmware folder, written into `out` (a new, empty folder); returns them."""
     names = boards_for(target)
     board = board or names[0]
     if board not in names:
         raise ValueError(f"board {board!r} is not a {target} board; choose one of {', '.join(names)}")
     if qmodel is None and model_dir is None:
         raise ValueError("write_firmware needs qmodel or model_dir")
-    out = Path(outdir)
     specs = [BOARDS[n] for n in names]
     runtime = out / "runtime"
-    if runtime.exists():
-        shutil.rmtree(runtime)
     shutil.copytree(FIRMWARE_DIR / "src", runtime)
     shutil.copytree(FIRMWARE_DIR / "ld", runtime / "ld")
     for b in specs:
         (runtime / "ld" / b.ldscript).write_text(b.linker_script())
     (runtime / "hypr_proto_defs.h").write_text(protocol.c_header())
     model = out / "model"
-    if model.exists():
-        shutil.rmtree(model)
     model.mkdir(parents=True)
     if model_dir is not None:
         for f in Path(model_dir).iterdir():
@@ -109,21 +115,30 @@ def write_firmware(outdir: str | Path, *, target: str = "cortex-m4", board: str 
     for b in specs:
         if not b.pio_board:
             (out / "boards" / f"{pio_board_id(b)}.json").write_text(json.dumps(_pio_board_json(b), indent=2) + "\n")
-    return out
+    return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 def generate_firmware(qm, outdir: str | Path, target: str) -> list[Path]:
-    """`hypr-edge generate --target cortex-m*` (registered in hypr_edge.targets.registry): the folder's files."""
-    out = write_firmware(outdir, target=target, qmodel=qm)
-    return sorted(p for p in out.rglob("*") if p.is_file() and "build" not in p.relative_to(out).parts)
+    """`hypr-edge generate --target cortex-m*` (registered in hypr_edge.targets.registry): the folder's files,
+    written into a new folder (the registry's staging folder)."""
+    return firmware_files(Path(outdir), target=target, qmodel=qm)
 
 
 def default_board(folder: str | Path) -> str:
-    """The board a firmware folder builds when none is named (its boards.mk DEFAULT_BOARD)."""
+    """The board a firmware folder builds when none is named (its boards.mk DEFAULT_BOARD, a known board)."""
     mk = Path(folder) / "boards.mk"
     if not mk.is_file():
         raise FirmwareBuildError(f"{folder} is not a firmware folder (no boards.mk)")
-    return re.search(r"^DEFAULT_BOARD := (\S+)", mk.read_text(), re.M).group(1)
+    try:
+        text = mk.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise FirmwareBuildError(f"{mk}: cannot read it ({err.strerror or err})") from None
+    m = re.search(r"^DEFAULT_BOARD := (\S+)\s*$", text, re.M)
+    if m is None:
+        raise FirmwareBuildError(f"{mk} names no DEFAULT_BOARD: give --board, or generate the folder again")
+    if m.group(1) not in BOARDS:
+        raise FirmwareBuildError(f"{mk}: DEFAULT_BOARD {m.group(1)[:40]!r} is not a board hypr-edge knows")
+    return m.group(1)
 
 
 # -- build and reports -----------------------------------------------------------------------------------

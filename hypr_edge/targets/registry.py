@@ -5,7 +5,9 @@ cortex-m*   a firmware folder for the CPU's boards (hypr_edge/targets/cortex_m.p
 spinnaker   one image per SpiNNaker core + a host machine simulator (hypr_edge/spinnaker/)
 library     a PlatformIO library and CMake target for the user's own firmware (hypr_edge/targets/library.py)
 
-A new target is one entry in TARGETS: a function writing its files.
+A new target is one entry in TARGETS: a function writing its files into a new, empty folder. `generate` gives
+it a staging folder and moves the files into place (hypr_edge.outputs: nothing of the user's is replaced or
+removed, a failed run changes nothing).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Callable
 
 from ..codegen.build import write_host
 from ..fixed.quantize import QuantizedModel
-from ..spinnaker.generate import generate_spinnaker
+from ..outputs import OutputFolder
+from ..spinnaker.generate import spinnaker_files
 from .boards import CPU_BOARDS
 from .cortex_m import generate_firmware
 from .library import write_library
@@ -26,7 +29,7 @@ from .library import write_library
 class Target:
     name: str
     description: str
-    write: Callable[[QuantizedModel, Path], list[Path]]   # write(qm, outdir) -> the files written
+    write: Callable[[QuantizedModel, Path], list[Path]]   # write(qm, new empty folder) -> the files written
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in [
@@ -35,14 +38,18 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     *(Target(cpu, f"Cortex-{cpu[len('cortex-'):].upper()} firmware folder (make, pio run): {', '.join(boards)}",
              lambda qm, out, cpu=cpu: generate_firmware(qm, out, cpu)) for cpu, boards in CPU_BOARDS.items()),
     Target("spinnaker", "one image per SpiNNaker core (spin1_api) + host simulator",
-           lambda qm, out: generate_spinnaker(qm, out)[1]),
+           lambda qm, out: spinnaker_files(qm, out)[1]),
     Target("library", "a PlatformIO library and CMake target for your own firmware (+ a serial-learning example)",
            write_library),
 ]}
 
 
-def generate(qm: QuantizedModel, outdir: str | os.PathLike, target: str = "host") -> list[Path]:
-    """Write the C of `qm` for `target` into outdir; returns the paths written."""
+def generate(qm: QuantizedModel, outdir: str | os.PathLike, target: str = "host", force: bool = False) -> list[Path]:
+    """Write the C of `qm` for `target` into outdir; returns the paths written. `force`: also into a folder
+    hypr-edge did not write (beside the files there, never over them)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; known targets: {', '.join(TARGETS)}")
-    return TARGETS[target].write(qm, Path(outdir))
+    qm.check()
+    with OutputFolder(outdir, force=force) as folder:
+        TARGETS[target].write(qm, folder.staging)
+        return folder.commit()

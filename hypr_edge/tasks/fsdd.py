@@ -126,6 +126,14 @@ def compute_features(utts: list[Utterance], o: FsddOptions) -> list[np.ndarray]:
     return [audio.log_mel(audio.read_wav(u.path, rate=RATE), RATE, **o.front_end()) for u in utts]
 
 
+def _cache_entry_fits(lengths: np.ndarray, features: np.ndarray, n: int, bands: int) -> bool:
+    """A cache entry is used only if it is what load_features writes: one length >= 1 per file, summing to the
+    rows of a finite float (rows, bands) array (anything else is recomputed, never split wrongly)."""
+    return (lengths.ndim == 1 and lengths.dtype.kind in "iu" and len(lengths) == n and bool(np.all(lengths >= 1))
+            and features.ndim == 2 and features.dtype.kind == "f" and features.shape[1] == bands
+            and int(lengths.sum()) == features.shape[0] and bool(np.all(np.isfinite(features))))
+
+
 def load_features(utts: list[Utterance], o: FsddOptions) -> list[np.ndarray]:
     """Per-file features, from the cache when an entry for these options and files exists."""
     if not o.cache:
@@ -133,11 +141,11 @@ def load_features(utts: list[Utterance], o: FsddOptions) -> list[np.ndarray]:
     path = _cache_path(utts, o)
     if path.is_file():
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 lengths, features = z["lengths"], z["features"]
-            if len(lengths) == len(utts):
+            if _cache_entry_fits(lengths, features, len(utts), o.bands):
                 return np.split(features, np.cumsum(lengths)[:-1])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged entry (an interrupted copy, a full disk): compute again and overwrite it
     feats = compute_features(utts, o)
     path.parent.mkdir(parents=True, exist_ok=True)

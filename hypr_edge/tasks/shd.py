@@ -49,17 +49,68 @@ def bin_spikes(times: list[np.ndarray], units: list[np.ndarray], steps: int, max
     return x
 
 
+def _dataset(f, name: str, path: str):
+    import h5py
+    try:
+        ds = f[name]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"task 'shd': {path!r} lacks spikes/times, spikes/units or labels (no {name})") from None
+    if not isinstance(ds, h5py.Dataset):
+        raise ValueError(f"task 'shd': {path!r}: {name} is not a data set")
+    return ds
+
+
+def _samples(ds, path: str, n: int) -> list[np.ndarray]:
+    """The per-sample arrays of a (variable-length) data set of n samples, each 1-D and numeric."""
+    if ds.ndim < 1 or ds.shape[0] != n:
+        raise ValueError(f"task 'shd': {path!r}: {ds.name} holds {ds.shape[0] if ds.ndim else 0} samples, "
+                         f"labels {n}")
+    out = []
+    for i, v in enumerate(ds[:]):
+        a = np.asarray(v)
+        if a.ndim != 1 or a.dtype.kind not in "iuf":
+            raise ValueError(f"task 'shd': {path!r}: {ds.name} of sample {i} is not a list of numbers")
+        out.append(a)
+    return out
+
+
 def _read(path: str, steps: int, max_time: float, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A checked SHD file: labels 0..19, unit indices 0..699, spike times finite and >= 0, the same number of
+    samples everywhere and at least one; anything else is one ValueError naming the file (docs/reliability.md)."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        try:
-            times, units, labels = f["spikes/times"][:], f["spikes/units"][:], f["labels"][:]
-        except KeyError as err:
-            raise ValueError(f"task 'shd': {path!r} lacks spikes/times, spikes/units or labels ({err})") from None
-    for u in units:
-        if len(u) and (u.min() < 0 or u.max() >= N_UNITS):
-            raise ValueError(f"task 'shd': {path!r} has unit indices outside 0..{N_UNITS - 1}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"task 'shd': {path!r} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})") \
+            from None
+    try:
+        with f:
+            labels_ds = _dataset(f, "labels", path)
+            times_ds, units_ds = _dataset(f, "spikes/times", path), _dataset(f, "spikes/units", path)
+            labels = np.asarray(labels_ds[:])
+            if labels.ndim != 1 or labels.dtype.kind not in "iu":
+                raise ValueError(f"task 'shd': {path!r}: labels must be a list of integers, got {labels.dtype} "
+                                 f"of shape {labels.shape}")
+            n = len(labels)
+            if n == 0:
+                raise ValueError(f"task 'shd': {path!r} holds no samples")
+            times, units = _samples(times_ds, path, n), _samples(units_ds, path, n)
+    except OSError as err:   # a damaged data set inside a readable file
+        raise ValueError(f"task 'shd': {path!r} is damaged ({str(err).splitlines()[0][:120]})") from None
+    bad = np.flatnonzero((labels < 0) | (labels >= N_CLASSES))
+    if bad.size:
+        raise ValueError(f"task 'shd': {path!r}: sample {bad[0]} has label {labels[bad[0]]}, outside "
+                         f"0..{N_CLASSES - 1}")
+    for i, (t, u) in enumerate(zip(times, units)):
+        if len(t) != len(u):
+            raise ValueError(f"task 'shd': {path!r}: sample {i} has {len(t)} spike times and {len(u)} units")
+        if u.dtype.kind not in "iu" or (len(u) and (u.min() < 0 or u.max() >= N_UNITS)):
+            raise ValueError(f"task 'shd': {path!r} has unit indices outside 0..{N_UNITS - 1} (sample {i})")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"task 'shd': {path!r}: sample {i} has spike times that are NaN or infinite")
+        if len(t) and t.min() < 0:
+            raise ValueError(f"task 'shd': {path!r}: sample {i} has a negative spike time")
     return bin_spikes(times, units, steps, max_time, channels), labels.astype(np.int64)
 
 

@@ -157,7 +157,8 @@ class _Online:
         g["readout.w_out"] += (torch.einsum("tbc,tbn->cn", (1 - a) * rho, z)
                                + torch.einsum("bc,bcn->cn", a * rho[0], self.e_out))
         g["readout.b_out"] += ((1 - a) * rho).sum((0, 1)) + (a * rho[0] * self.e_bout).sum(0)
-        decay = a ** torch.arange(len(err) - 1, -1, -1, dtype=a.dtype, device=a.device)[:, None]  # alpha^(lambda - t), (T, C)
+        # alpha^(lambda - t), (T, C)
+        decay = a ** torch.arange(len(err) - 1, -1, -1, dtype=a.dtype, device=a.device)[:, None]
         self.e_out.mul_(a[:, None] ** len(err)).add_(torch.einsum("tc,tbn->bcn", decay * (1 - a), z))
         self.e_bout.mul_(a ** len(err)).add_((decay * (1 - a)).sum(0))
 
@@ -238,7 +239,8 @@ def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: t
       carry     Phi_0 e_0 + sum_t (Phi_t c_t) pre_t^T
     The carry is one batched (d x d)(d x M) product over samples x neurons plus one batched matmul over the chunk
     (two passes over the (B, N, d, M) eligibility, the largest tensor); the gradient's share of e_0 is summed over
-    the batch at once, and its in-chunk share is one (N x TB)(TB x M) product, sparse where pre is (spikes)."""
+    the batch as it is read, and its in-chunk share is one (N x TB)(TB x M) product. The gradient needs no
+    per-sample (N, M) row: the buffers hold d rows per synapse, not 1 + d."""
     batch, m = ch.pre.shape[1:]
     steps, d = ch.A.shape[:2]
     n = ch.A.shape[-1]
@@ -246,32 +248,24 @@ def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: t
     phi0 = Q0[:, 1:].permute(2, 3, 1, 0).reshape(batch * n, d, d)  # Phi_0 per (sample, neuron): (i, j)
     q0 = Q0[:, 0].permute(1, 2, 0).unsqueeze(2).contiguous()       # (B, N, 1, d)
     grad = e_syn.new_zeros(n, 1, m)
-    for b in range(batch):  # q_0^T e_0 summed over the batch: e_0 read once, sample by sample
-        grad.baddbmm_(q0[b], e_syn[b])
-    torch.matmul(phi0, e_syn.view(batch * n, d, m), out=out.view(batch * n, d, m))
+    if d == 1:  # scalars per neuron: elementwise (a batched 1 x 1 product runs one tiny GEMM per neuron)
+        for b in range(batch):
+            grad[:, 0].addcmul_(e_syn[b, :, 0], q0[b, :, 0])
+        torch.mul(e_syn, phi0.view(batch, n, 1, 1), out=out)
+    else:
+        for b in range(batch):  # q_0^T e_0 summed over the batch: e_0 read once, sample by sample
+            grad.baddbmm_(q0[b], e_syn[b])
+        torch.matmul(phi0, e_syn.view(batch * n, d, m), out=out.view(batch * n, d, m))
     qc = _combine(ch.c.transpose(0, 1).unsqueeze(2), Q.transpose(0, 1))  # (T, 1 + d, B, N): [q.c | Phi c]
     pre = ch.pre  # (T, B, M)
     phic = qc[:, 1:].permute(2, 3, 1, 0).reshape(batch, n * d, steps)  # (B, N d, T)
     out.view(batch, n * d, m).baddbmm_(phic, pre.transpose(0, 1))
-    grad = grad.view(n, m).add_(_rows_times(qc[:, 0].permute(2, 0, 1).reshape(n, steps * batch),
-                                            pre.reshape(steps * batch, m)))
+    qc0 = qc[:, 0].permute(2, 0, 1).reshape(n, steps * batch)
+    grad = grad.view(n, m).addmm_(qc0, pre.reshape(steps * batch, m))
     # theta, per neuron: [q_0 | Phi_0^T]^T e_0 + sum_t [q_t . D_t | Phi_t D_t]
     theta = _combine(Q0.unsqueeze(1), e_theta.transpose(0, 1).unsqueeze(2))  # (P, 1 + d, B, N)
     theta += _combine(ch.D.permute(2, 0, 1, 3, 4).unsqueeze(3), Q.transpose(0, 1).unsqueeze(2)).sum(0)
     return grad, theta[:, 0].sum(1), out, theta[:, 1:]
-
-
-SPARSE_BELOW = 0.1  # fraction of non-zero presynaptic values under which their product runs as a sparse one
-
-
-def _rows_times(a: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-    """a (R, K) @ pre (K, M); with pre mostly zeros (spikes), as a sparse product that reads its non-zeros only."""
-    if pre.device.type != "cpu" or pre.numel() == 0:
-        return a @ pre
-    nonzero = pre.count_nonzero()
-    if int(nonzero) >= SPARSE_BELOW * pre.numel():
-        return a @ pre
-    return torch.sparse.mm(pre.t().to_sparse(), a.t()).t()
 
 
 def _hypr_chunk(run: _Online, elig: list, out: list, t0: int, t1: int):

@@ -32,10 +32,10 @@ class TrainConfig:
     chunk: int = 32
     hidden: list[int] = field(default_factory=lambda: [64])
     recurrent: bool = True
-    alpha_out: float = 0.9
+    alpha_out: float = 0.8  # a faster readout than 0.9 scored 2-4 pp higher on digits (docs/training.md)
     epochs: int = 5
     batch_size: int = 32
-    lr: float = 1e-2
+    lr: float = 5e-2        # per weight matrix scaled by its size (param_groups), cosine-decayed (schedule)
     theta_lr: float | None = None  # learning rate of the neuron parameters (omega, b', time constants); None: derived
     clip: float = 1.0
     scale_lr: bool = True
@@ -359,7 +359,9 @@ def plot_curves(metrics: dict, path: Path) -> None:
     fig.suptitle(f"{metrics['task']}: {cfg['neuron'].upper()} {cfg['method'].upper()}"
                  + (f" (chunk {cfg['chunk']})" if cfg["method"] == "hypr" else ""))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from .outputs import atomic_path
+    with atomic_path(path) as tmp:   # a failed run leaves no half-written PNG
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -378,10 +380,13 @@ def add_arguments(p) -> None:
     p.add_argument("--chunk", type=positive_int, default=32, help="HYPR chunk length lambda (default 32)")
     p.add_argument("--hidden", default="64", help="hidden sizes, comma-separated (default 64)")
     p.add_argument("--no-recurrent", action="store_true", help="switch the recurrent weights off")
-    p.add_argument("--alpha-out", type=float_in(0, 1, hi_open=True), default=0.9, help="readout decay in [0, 1) (default 0.9)")
-    p.add_argument("--epochs", type=positive_int, default=5)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--lr", type=positive_float, default=1e-2)
+    d = TrainConfig()
+    p.add_argument("--alpha-out", type=float_in(0, 1, hi_open=True), default=d.alpha_out,
+                   help=f"readout decay in [0, 1) (default {d.alpha_out:g})")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"(default {d.epochs})")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"(default {d.batch_size})")
+    p.add_argument("--lr", type=positive_float, default=d.lr,
+                   help=f"Adam learning rate, cosine-decayed over the run (default {d.lr:g})")
     p.add_argument("--seed", type=seed32, default=0)
     p.add_argument("--out", default="runs/model", help="output folder (default runs/model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import warnings
 import wave
 import zipfile
 from dataclasses import dataclass
@@ -91,15 +92,16 @@ def model_hash(header: dict, arrays: dict) -> int:
     model = MODELS.get(header.get("neuron")) if isinstance(header.get("neuron"), str) else None
     consts = list(model.fixed_consts) if model else sorted(k[2:] for k in arrays if k.startswith("k_"))
 
-    def raw(name, dtype):
+    def raw(name, dtype):   # any array as the loader would hash it (garbage in, but the same garbage)
         if name not in arrays:
             return b""
-        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-            __import__("warnings").simplefilter("ignore")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             a = np.asarray(arrays[name])
             a = a.real if np.iscomplexobj(a) else a
-            return np.nan_to_num(a.astype(np.float64)).astype(np.int64).astype(dtype).tobytes() \
-                if a.dtype.kind in "fcb" else a.astype(dtype).tobytes()
+            if a.dtype.kind in "fb":
+                a = np.nan_to_num(a.astype(np.float64)).astype(np.int64)
+            return a.astype(dtype).tobytes()
     h = 0x811C9DC5
     for blob in [json.dumps(head, sort_keys=True).encode(), raw("w", "<i2"), raw("wo", "<i2"),
                  *(raw(f"k_{n}", "<i4") for n in consts), raw("kao", "<i4"), raw("kbo", "<i4")]:
@@ -470,7 +472,8 @@ for label, make_file in NIR_KINDS.items():
         make_file(g, d)
         return ["import", "bad.nir", "-o", "out.onnx"]
     add(f"nir-{label}-import", make)
-    add(f"nir-{label}-import-default-out", lambda g, d, make_file=make_file: (make_file(g, d), ["import", "bad.nir"])[1])
+    add(f"nir-{label}-import-default-out",
+        lambda g, d, make_file=make_file: (make_file(g, d), ["import", "bad.nir"])[1])
 add("nir-missing-import", lambda g, d: ["import", "nowhere.nir"])
 
 
@@ -634,9 +637,9 @@ add("fw-no-makefile-stream", lambda g, d: ["stream", "--firmware", firmware_fold
 
 def ctext_model(g: Goods) -> bytes:
     header = dict(g.header, n_out=C_TEXT)
+    header["hash"] = f"0x{model_hash(header, g.arrays):08x}"
     buf = io.BytesIO()
-    np.savez(buf, **g.arrays, header=np.frombuffer(json.dumps(dict(header, hash=f"0x{model_hash(header, g.arrays):08x}"))
-                                                   .encode(), np.uint8))
+    np.savez(buf, **g.arrays, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
     return buf.getvalue()
 
 

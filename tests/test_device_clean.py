@@ -79,3 +79,24 @@ def test_gradients_and_adam_step_run_on_the_meta_device(neuron):
         opt.step()
     out, spikes = model(x, return_spikes=True)
     assert out.device.type == "meta" and all(z.device.type == "meta" for z in spikes)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "--device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
+    ("meta", "--device must be cpu, cuda, cuda:N or mps, got 'meta'"),
+    ("cuda:x", "--device must be cpu, cuda, cuda:N or mps"),
+])
+def test_train_refuses_an_unknown_device_in_one_line(tmp_path, capsys, device, message):
+    from hypr_edge.cli import main
+    assert main(["train", "--device", device, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_train_says_when_cuda_is_absent(tmp_path, capsys):
+    from hypr_edge.cli import main
+    assert main(["train", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda: no CUDA device here" in err[0]

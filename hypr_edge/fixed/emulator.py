@@ -78,7 +78,7 @@ class Emulator:
         return emulator_state(self, stream)
 
     def load_state(self, state, stream: int | None = None) -> None:
-        """state: a dict of state(), an image (bytes), a checkpoint file or Checkpoint; stream None: every stream."""
+        """state: a dict of state(), an image (bytes) or a Checkpoint (Checkpoint.load(path)); stream None: all."""
         from .learning_state import load_emulator_state
         load_emulator_state(self, state, stream)
 

@@ -175,14 +175,12 @@ def emulator_state(emu, stream: int = 0) -> dict:
 
 
 def load_emulator_state(emu, state, stream: int | None = None) -> None:
-    """Emulator.load_state: `state` is a dict of `layout`, an image (bytes) or a checkpoint file / Checkpoint;
-    into one stream, or every stream (stream=None). The position and update count are shared by the emulator's
-    streams: loading one stream of several needs them equal to the emulator's."""
+    """Emulator.load_state: `state` is a dict of `layout`, an image (bytes) or a Checkpoint (its `image`;
+    hypr_edge/checkpoint.py, which imports this module, not the other way round); into one stream, or every stream
+    (stream=None). The position and update count are shared by the emulator's streams: loading one stream of
+    several needs them equal to the emulator's."""
     qm = emu.qm
-    if not isinstance(state, (dict, bytes, bytearray, memoryview)):
-        from ..checkpoint import Checkpoint
-        ck = state if isinstance(state, Checkpoint) else Checkpoint.load(state)
-        state = ck.image
+    state = getattr(state, "image", state)
     if isinstance(state, dict):
         state = pack(qm, state)   # canonical, with the header of this model
     st = unpack(qm, state)

@@ -68,11 +68,12 @@ class BRF(Neuron):
     def band_init(self, band):
         """omega that resonates in the band: a BRF neuron rotates by delta*omega radians per step, so it resonates
         at f = delta*omega / 2pi; the default omega ~ U(5, 10) covers only 0.008-0.016 cycles/step. Capped at
-        delta*omega = 0.9: p(omega) needs <= 1."""
+        delta*omega = 0.9: p(omega) needs <= 1. With it b' ~ U(0.1, 1), the reference's range for such bands (pixel
+        sequences): less damping than the default U(2, 3), a sharper resonance (digits +2-4 pp, docs/training.md)."""
         if band is None:
             return {}
         delta = self.k["delta"]
-        return {"omega": tuple(min(2 * math.pi * f / delta, 0.9 / delta) for f in band)}
+        return {"omega": tuple(min(2 * math.pi * f / delta, 0.9 / delta) for f in band), "b_offset": (0.1, 1.0)}
 
     def memory_init(self, memory):
         """b' for a state held `memory` steps: without input an oscillation decays by exp(-delta b') per step, so

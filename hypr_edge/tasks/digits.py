@@ -37,8 +37,10 @@ def load_digits_task(seed: int = 0, *, repeat: int = 5, gap: int = 0, test_fract
     x = rows_to_sequence(images, repeat, gap)
     steps = x.shape[1]
     loss_steps = resolve_loss_steps("digits", loss_steps, steps, steps // 2)
+    # The class is in how the input changes from row to row: between one cycle per sequence and one per two rows.
+    band = (1.0 / steps, 1.0 / (2 * (repeat + gap)))
     return Dataset(
         name="digits", x_train=x[i_train], y_train=labels[i_train], x_test=x[i_test], y_test=labels[i_test],
-        n_classes=10, loss_steps=loss_steps,
+        n_classes=10, loss_steps=loss_steps, band=band,
         description=f"sklearn 8x8 digits row by row: {repeat} steps per row + {gap} blank, 8 channels in [0,1]",
     )

@@ -50,9 +50,12 @@ def load_mnist1d(seed: int = 0, *, n_samples: int = 5000, repeat: int = 1, chann
     x_train, x_test = _present(d["x"], repeat, channels), _present(d["x_test"], repeat, channels)
     steps = x_train.shape[1]
     loss_steps = resolve_loss_steps("mnist1d", loss_steps, steps, steps // 2)
+    # The templates are smooth curves whose features span several points: from one cycle per sequence up to one
+    # per 8 points.
+    band = (1.0 / steps, 1.0 / (8 * repeat))
     return Dataset(
         name="mnist1d", x_train=x_train, y_train=d["y"].astype(np.int64), x_test=x_test,
-        y_test=d["y_test"].astype(np.int64), n_classes=10, loss_steps=loss_steps,
+        y_test=d["y_test"].astype(np.int64), n_classes=10, loss_steps=loss_steps, band=band,
         description=f"MNIST-1D (generator seed {CANONICAL_SEED + seed}), {repeat} step(s) per point, "
                     f"{'relu(x), relu(-x)' if channels == 2 else 'signed x'} channels",
     )

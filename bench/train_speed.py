@@ -1,8 +1,8 @@
 """Training speed and memory, BPTT vs HYPR, and hypr-edge beside snnTorch and Norse. Three tables:
 
   brf    BRF 16 -> 128 -> 10, batch 32, T = 250 / 1000 / 4000: seconds per training step (gradient + Adam) and
-         peak memory; each configuration in a fresh process (memory: growth of the peak resident set over a
-         warmed-up baseline, VmHWM, hypr_edge/peak_memory.py), repetitions within it.
+         the peak memory of one step, each in a fresh process (growth of the peak resident set over a warmed-up
+         baseline, VmHWM, hypr_edge/peak_memory.py).
   shd    the Spiking Heidelberg Digits size, BRF 700 -> 256 -> 20, batch 32, inputs 2 % spikes, T = 250 / 1000:
          the gradient alone, BPTT and HYPR lambda = 32, at 1 and 2 torch threads; then the peak memory of one
          gradient, each in a fresh process.
@@ -11,7 +11,7 @@
          readout, BPTT) and Norse (LIFRecurrentCell + LICell readout, BPTT), at 1 and 2 threads; skipped with a note
          where a peer is not installed (pip install snntorch; norse with --no-deps, see pyproject.toml).
 
-Timings of the shd and peers tables are interleaved (each repetition runs every configuration once, in turn), so a
+Timings are interleaved (each repetition runs every configuration once, in turn), so a
 change in the machine's load falls on all of them alike; printed as median [min - max] over the repetitions.
 Usage: python bench/train_speed.py [--tables brf,shd,peers] [--repeats 5] [--quick]
 """
@@ -73,18 +73,36 @@ def summary(times: list[float]) -> str:
 
 
 def brf_table(args) -> None:
+    import torch
+
+    from hypr_edge import build_model, gradients
     lengths = [250, 1000] if args.quick else [250, 1000, 4000]
     configs = [("bptt", 0)] + [("hypr", lam) for lam in (8, 32, 128)]
-    rows = {(m, lam, t): fresh_process(method=m, steps=t, chunk=lam or t, threads=args.threads, repeats=args.repeats)
-            for t in lengths for m, lam in configs}
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model("brf", n_inputs=16, hidden=[128], n_outputs=10, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    params = dict(model.named_parameters())
+    y = torch.randint(0, 10, (32,))
+
+    def step(method, lam, x):
+        for name, g in gradients(model, x, y, method=method, chunk=lam or x.shape[1]).items():
+            params[name].grad = g
+        opt.step()
+    times = {}
+    for t in lengths:
+        x = torch.randn(32, t, 16) * 40  # strong enough to make BRF spike (a few percent)
+        times.update({(m, lam, t): v for (m, lam), v in interleaved(
+            {(m, lam): (lambda m=m, lam=lam: step(m, lam, x)) for m, lam in configs}, args.repeats).items()})
+    memory = {(m, lam, t): fresh_process(method=m, steps=t, chunk=lam or t, repeats=1)["peak_bytes"]
+              for t in lengths for m, lam in configs}
     print(f"\nBRF, 16 -> 128 -> 10, batch 32, {args.threads} torch thread(s); seconds per training step (gradient + "
-          f"Adam), median [min - max] of {args.repeats}, / peak memory growth in MB")
+          f"Adam), median [min - max] of {args.repeats}, interleaved / peak memory growth (fresh process each)")
     print("| method | " + " | ".join(f"T = {t}" for t in lengths) + " |")
     print("|" + "---|" * (len(lengths) + 1))
     for m, lam in configs:
         name = "BPTT" if m == "bptt" else f"HYPR λ={lam}"
-        cells = [f"{summary(rows[(m, lam, t)]['seconds'])} / {rows[(m, lam, t)]['peak_bytes'] / 1e6:.0f} MB"
-                 for t in lengths]
+        cells = [f"{summary(times[(m, lam, t)])} / {memory[(m, lam, t)] / 1e6:.0f} MB" for t in lengths]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -1,5 +1,6 @@
 """`hypr-edge train` and `hypr-edge pipeline` as a user runs them."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -51,12 +52,18 @@ def test_pipeline_end_to_end(tmp_path, capsys):
     """train -> quantize -> generate -> gcc -> compare C with the emulator, inference and learning, then (CI has
     the tools) Cortex-M4 firmware in QEMU learning over the UART, checked against the emulator."""
     code = main(["pipeline", "--task", "digits", "--neuron", "brf", "--hidden", "12", "--epochs", "1",
-                 "--quiet", "--out", str(tmp_path)])
+                 "--learn-sequences", "12", "--quiet", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert (tmp_path / "model.q.npz").exists() and (tmp_path / "c" / "hypr_model.c").exists()
+    assert re.search(r"model: test accuracy \d+\.\d% \(float, after training\)", out)
     if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
-        assert "[7/7] stream" in out and "check: outputs and weights bit-identical to the emulator" in out
+        assert "[7/7] on the device: learn from 12 training sequences" in out
+        assert "on-device learning: 12 sequences" in out
+        assert "check: outputs and weights bit-identical to the emulator" in out
+        before, after = map(float, re.search(r"test accuracy (\d+\.\d)% before learning over the UART, "
+                                             r"(\d+\.\d)% after 12 training sequences", out).groups())
+        assert before > 20 and after > 20  # chance is 10 %: the device runs the trained model, before and after
 
 
 def test_brf_starts_resonating_in_the_task_band():

@@ -228,49 +228,30 @@ def _backward_in_chunk(A, l):
     return Q, _matmul_t(A[0], Q[0])
 
 
-def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: torch.Tensor, out: torch.Tensor):
+def _chunk_gradient(ch: _Chunk, l: torch.Tensor, e_syn: torch.Tensor, e_theta: torch.Tensor, out=None):
     """One layer's gradient from one chunk, and its eligibilities carried to the chunk's end (HYPR.md section 5,
-    steps 3-5). e_syn (B, N, d, M): synapses [W_in | W_rec | b]; e_theta (P, d, B, N); both at the chunk's start.
-    out: a (B, N, d, M) buffer, not e_syn's, for the synapses' carried eligibility.
-    Returns grad synapses (N, M), grad theta (P, N), e_syn (= out) and e_theta at the chunk's end.
-
-    The synapses, per sample and neuron, with Q_0 = [q_0 | Phi_0^T] and the chunk's presynaptic rows pre_t:
-      gradient  q_0^T e_0 + sum_t (q_t . c_t) pre_t^T
-      carry     Phi_0 e_0 + sum_t (Phi_t c_t) pre_t^T
-    The carry is one batched (d x d)(d x M) product over samples x neurons plus one batched matmul over the chunk
-    (two passes over the (B, N, d, M) eligibility, the largest tensor); the gradient's share of e_0 is summed over
-    the batch as it is read, and its in-chunk share is one (N x TB)(TB x M) product. The gradient needs no
-    per-sample (N, M) row: the buffers hold d rows per synapse, not 1 + d."""
+    steps 3-5). e_syn (B, d, N, M): synapses [W_in | W_rec | b]; e_theta (P, d, B, N); both at the chunk's start.
+    out: an optional (B, 1 + d, N, M) buffer, not e_syn's, for the synapses' result.
+    Returns grad synapses (N, M), grad theta (P, N), e_syn (a view into out) and e_theta at the chunk's end."""
     batch, m = ch.pre.shape[1:]
-    steps, d = ch.A.shape[:2]
-    n = ch.A.shape[-1]
     Q, Q0 = _backward_in_chunk(ch.A, l)
-    phi0 = Q0[:, 1:].permute(2, 3, 1, 0).reshape(batch * n, d, d)  # Phi_0 per (sample, neuron): (i, j)
-    q0 = Q0[:, 0].permute(1, 2, 0).unsqueeze(2).contiguous()       # (B, N, 1, d)
-    grad = e_syn.new_zeros(n, 1, m)
-    if d == 1:  # scalars per neuron: elementwise (a batched 1 x 1 product runs one tiny GEMM per neuron)
-        for b in range(batch):
-            grad[:, 0].addcmul_(e_syn[b, :, 0], q0[b, :, 0])
-        torch.mul(e_syn, phi0.view(batch, n, 1, 1), out=out)
-    else:
-        for b in range(batch):  # q_0^T e_0 summed over the batch: e_0 read once, sample by sample
-            grad.baddbmm_(q0[b], e_syn[b])
-        torch.matmul(phi0, e_syn.view(batch * n, d, m), out=out.view(batch * n, d, m))
-    qc = _combine(ch.c.transpose(0, 1).unsqueeze(2), Q.transpose(0, 1))  # (T, 1 + d, B, N): [q.c | Phi c]
-    pre = ch.pre  # (T, B, M)
-    phic = qc[:, 1:].permute(2, 3, 1, 0).reshape(batch, n * d, steps)  # (B, N d, T)
-    out.view(batch, n * d, m).baddbmm_(phic, pre.transpose(0, 1))
-    qc0 = qc[:, 0].permute(2, 0, 1).reshape(n, steps * batch)
-    grad = grad.view(n, m).addmm_(qc0, pre.reshape(steps * batch, m))
+    Q_j = Q.transpose(0, 1)  # (d, T, 1 + d, B, N): the component summed over below comes first, for _combine
+    # Each product with Q has 1 + d rows: row 0 is the gradient's share (q . x), rows 1.. the eligibility's (Phi x).
+    # Synapses: [q_0 | Phi_0^T]^T e_0 + sum_t [q_t . c_t | Phi_t c_t] pre_t^T, the sum as one batched matmul.
+    # (Q0 made contiguous: the multiply-adds over e_0, the largest tensor, run ~30 % faster.)
+    syn = _combine(Q0.permute(0, 2, 1, 3).contiguous().unsqueeze(-1), e_syn.transpose(0, 1).unsqueeze(2), out)
+    qc = _combine(ch.c.transpose(0, 1).unsqueeze(2), Q_j)  # (T, 1 + d, B, N)
+    qc = qc.permute(2, 0, 1, 3).reshape(batch, len(qc), -1)  # (B, T, (1 + d) N)
+    syn.view(batch, -1, m).baddbmm_(qc.transpose(1, 2), ch.pre.transpose(0, 1))  # syn: (B, 1 + d, N, M)
     # theta, per neuron: [q_0 | Phi_0^T]^T e_0 + sum_t [q_t . D_t | Phi_t D_t]
     theta = _combine(Q0.unsqueeze(1), e_theta.transpose(0, 1).unsqueeze(2))  # (P, 1 + d, B, N)
-    theta += _combine(ch.D.permute(2, 0, 1, 3, 4).unsqueeze(3), Q.transpose(0, 1).unsqueeze(2)).sum(0)
-    return grad, theta[:, 0].sum(1), out, theta[:, 1:]
+    theta += _combine(ch.D.permute(2, 0, 1, 3, 4).unsqueeze(3), Q_j.unsqueeze(2)).sum(0)
+    return syn[:, 0].sum(0), theta[:, 0].sum(1), syn[:, 1:], theta[:, 1:]
 
 
 def _hypr_chunk(run: _Online, elig: list, out: list, t0: int, t1: int):
     """Steps t0..t1-1: S-stage and learning signals, then per layer the chunk's gradient and the eligibilities'
-    carry. elig: per layer [e_syn, e_theta], updated; out: per layer a buffer for the synapses' carry. (A function
+    carry. elig: per layer [e_syn, e_theta], updated; out: per layer a buffer for the synapses' result. (A function
     of its own so that nothing of this chunk outlives it: the next chunk's buffers then reuse the same memory.)"""
     chunks, err = run.run(t0, t1)
     for i, (ch, l) in enumerate(zip(chunks, run.signals(err, chunks))):
@@ -283,11 +264,11 @@ def _hypr_chunk(run: _Online, elig: list, out: list, t0: int, t1: int):
 def _hypr(model, x, y, loss_steps, chunk, on_chunk=None):
     run = _Online(model, x, y, loss_steps)
     batch, d, n_param = x.shape[0], model.neuron.d, len(model.neuron.param_names)
-    # Eligibilities per layer at the chunk start: synapses [W_in | W_rec | b] (B, N, d, M) and theta (P, d, B, N).
-    # The synapses' carry alternates between two buffers: the largest tensor is never reallocated, which keeps the
-    # peak memory steady from chunk to chunk.
-    bufs = [x.new_zeros(2, batch, layer.n, d, _n_synapses(layer)) for layer in model.layers]
-    elig = [[buf[1], x.new_zeros(n_param, d, batch, layer.n)] for buf, layer in zip(bufs, model.layers)]
+    # Eligibilities per layer at the chunk start: synapses [W_in | W_rec | b] (B, d, N, M) and theta (P, d, B, N).
+    # The synapses' chunk result (B, 1 + d, N, M), whose rows 1.. are the next eligibility, alternates between two
+    # buffers: the largest tensor is never reallocated, which keeps the peak memory steady from chunk to chunk.
+    bufs = [x.new_zeros(2, batch, 1 + d, layer.n, _n_synapses(layer)) for layer in model.layers]
+    elig = [[buf[1, :, 1:], x.new_zeros(n_param, d, batch, layer.n)] for buf, layer in zip(bufs, model.layers)]
     steps = x.shape[1]
     for k, t0 in enumerate(range(0, steps, chunk)):
         _hypr_chunk(run, elig, [buf[k % 2] for buf in bufs], t0, min(t0 + chunk, steps))

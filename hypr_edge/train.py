@@ -38,7 +38,7 @@ class TrainConfig:
     lr: float = 5e-2        # per weight matrix scaled by its size (param_groups), cosine-decayed (schedule)
     theta_lr: float | None = None  # learning rate of the neuron parameters (omega, b', time constants); None: derived
     clip: float = 1.0
-    scale_lr: bool = True
+    scale_lr: bool = True     # each hidden weight matrix learns at lr times its size over Xavier's (param_groups)
     schedule: str = "cosine"  # learning rate over the run: "cosine" (decays to 0 at the last step) or "constant"
     seed: int = 0
 
@@ -54,18 +54,22 @@ def memory_init(neuron: str, memory: int | None) -> dict:
     return make_neuron(neuron).memory_init(memory)
 
 
-def theta_lr(cfg: TrainConfig, data: Dataset) -> float:
-    """The neuron parameters' learning rate: cfg.theta_lr, else cfg.lr, but at most 10 / memory on a task that holds
-    a state for `memory` steps. An Adam step moves omega by about the learning rate, which turns a BRF neuron's
-    phase after M steps by delta * lr * M radians (and b' its amplitude by as much): at lr 0.03 and M = 10,000 that
-    is 3 rad, every step, and what the readout has learnt about the phase is lost. 10 / M keeps it at 0.1 rad."""
-    if cfg.theta_lr is not None:
-        return cfg.theta_lr
+def every_step_lr(cfg: TrainConfig, data: Dataset) -> float:
+    """The learning rate of the parameters that act at every step, the neuron parameters and the bias: cfg.lr, but
+    at most 10 / memory on a task that holds a state for `memory` steps without input. An Adam step moves omega by
+    about the learning rate, which turns a BRF neuron's phase after M steps by delta * lr * M radians (b' changes
+    its amplitude as much): at lr 0.03 and M = 10,000 that is 3 rad, every step, and what the readout has learnt
+    about the phase is lost; 10 / M keeps it at 0.1 rad. The bias drives every silent step too: uncapped, HYPR's
+    accuracy on cue (T = 1000) fell from 100 % to 76 % over 4 epochs (docs/training.md, "Long sequences")."""
     return cfg.lr if data.memory is None else min(cfg.lr, 10.0 / data.memory)
 
 
+def theta_lr(cfg: TrainConfig, data: Dataset) -> float:
+    """The neuron parameters' learning rate: cfg.theta_lr if given, else every_step_lr."""
+    return every_step_lr(cfg, data) if cfg.theta_lr is None else cfg.theta_lr
+
+
 SCHEDULES = ("cosine", "constant")
-WEIGHT_LR_SCALE = 1
 
 
 def lr_factor(schedule: str, total_steps: int):
@@ -78,24 +82,24 @@ def lr_factor(schedule: str, total_steps: int):
 
 
 def weight_scale(w: torch.Tensor) -> float:
-    """How much larger a weight matrix is than the Xavier initialisation of its shape (RMS over RMS)."""
+    """How much larger a weight matrix is than the Xavier initialisation of its shape (RMS over RMS), at least 1."""
     n_out, n_in = w.shape
     return max(1.0, float(w.detach().pow(2).mean().sqrt()) / math.sqrt(2.0 / (n_in + n_out)))
 
 
 def param_groups(model: RSNN, cfg: TrainConfig, data: Dataset) -> list[dict]:
-    """Adam's groups: the neuron parameters at theta_lr; every layer's weights and bias at lr times the layer's
-    weight scale. Adam moves every weight by about the learning rate whatever its size, and a BRF network's input
-    weights start ~50x larger than Xavier's (BRF integrates its current with delta = 0.01): at one learning rate
-    for all, they would barely move in relative terms while the readout's change fast."""
+    """Adam's groups. Adam moves every weight by about the learning rate whatever its size, and a BRF network's
+    input weights start ~50x larger than Xavier's (BRF integrates its current with delta = 0.01): at one learning
+    rate for all they would barely move, relative to their size, while the readout's change fast. So with
+    cfg.scale_lr each hidden layer's weights learn at lr times their weight_scale, its bias at every_step_lr times
+    its input weights' scale; the neuron parameters at theta_lr; the readout at lr."""
     groups = [{"params": [getattr(layer, n) for layer in model.layers for n in model.neuron.param_names],
                "lr": theta_lr(cfg, data)}]
-    scale = WEIGHT_LR_SCALE if cfg.scale_lr else 0
     for layer in model.layers:
-        for w in (layer.w_in, layer.w_rec):
-            if w is not None:
-                groups.append({"params": [w], "lr": cfg.lr * (weight_scale(w) if scale else 1.0)})
-        groups.append({"params": [layer.bias], "lr": cfg.lr * (weight_scale(layer.w_in) if scale else 1.0)})
+        def scale(w):
+            return weight_scale(w) if cfg.scale_lr else 1.0
+        groups += [{"params": [w], "lr": cfg.lr * scale(w)} for w in (layer.w_in, layer.w_rec) if w is not None]
+        groups.append({"params": [layer.bias], "lr": every_step_lr(cfg, data) * scale(layer.w_in)})
     groups.append({"params": list(model.readout.parameters()), "lr": cfg.lr})
     return groups
 

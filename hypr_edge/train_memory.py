@@ -20,8 +20,8 @@ def training_bytes(*, n_in: int, hidden: list[int], n_out: int, recurrent: bool,
     for n in hidden:
         synapses = fan_in + (n if recurrent else 0) + 1      # columns of [W_in | W_rec | b]
         params += n * (synapses + n_theta)
-        if method == "hypr":   # two (B, N, d, M) eligibility buffers per layer (gradient_methods._hypr)
-            method_bytes += 2 * batch * d * n * synapses * FLOAT_BYTES
+        if method == "hypr":   # two (B, 1 + d, N, M) eligibility buffers per layer (gradient_methods._hypr)
+            method_bytes += 2 * batch * (1 + d) * n * synapses * FLOAT_BYTES
         else:                  # BPTT keeps at least every step's state for the backward pass
             method_bytes += steps * batch * n * d * FLOAT_BYTES
         fan_in = n

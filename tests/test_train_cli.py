@@ -85,3 +85,44 @@ def test_diverging_training_stops_with_a_clear_message():
     cfg = TrainConfig(neuron="brf", hidden=[8], epochs=3, lr=1e4, chunk=8)
     with pytest.raises(TrainingDiverged, match="training diverged in epoch .* try a smaller --lr"):
         train(new_model(cfg, data), data, cfg, progress=False)
+
+
+def test_long_memory_caps_the_learning_rate_of_what_acts_at_every_step():
+    """On a task that holds a state for M steps, the neuron parameters and the bias learn at most at 10 / M, BRF's
+    b' starts below 1 / (delta M); the weights are scaled by their size, the readout keeps lr."""
+    from hypr_edge.train import TrainConfig, new_model, param_groups, weight_scale
+    data = load_task("cue", steps=1000, n_train=32, n_test=8)
+    cfg = TrainConfig(neuron="brf", hidden=[16], lr=0.05)
+    model = new_model(cfg, data)
+    layer, cap = model.layers[0], 10.0 / data.memory
+    assert data.memory == 980 and layer.b_offset.abs().max() <= 1 / (0.01 * 980)  # generic init: U(2, 3)
+    lr = {id(p): g["lr"] for g in param_groups(model, cfg, data) for p in g["params"]}
+    assert lr[id(layer.omega)] == lr[id(layer.b_offset)] == pytest.approx(cap)
+    assert lr[id(layer.bias)] == pytest.approx(cap * weight_scale(layer.w_in))
+    assert lr[id(layer.w_in)] == pytest.approx(0.05 * weight_scale(layer.w_in)) and weight_scale(layer.w_in) > 10
+    assert lr[id(model.readout.w_out)] == 0.05
+    digits = load_task("digits")
+    short = new_model(cfg, digits)
+    assert {g["lr"] for g in param_groups(short, cfg, digits)[:1]} == {0.05}  # no memory span: no cap
+
+
+def test_brf_holds_the_cue_only_with_the_memory_initialisation():
+    """cue at T = 300: BRF with HYPR learns it in two epochs when b' starts small (the task's memory span), and stays
+    at chance with the generic b' ~ U(2, 3), which forgets within 50 steps."""
+    import dataclasses
+
+    from hypr_edge.train import TrainConfig, new_model, train
+    data = load_task("cue", steps=300, n_train=128, n_test=64)
+    cfg = TrainConfig(neuron="brf", method="hypr", hidden=[16], epochs=2)
+    assert train(new_model(cfg, data), data, cfg, progress=False)["test_accuracy"] >= 0.95
+    generic = dataclasses.replace(data, memory=None)
+    assert train(new_model(cfg, generic), generic, cfg, progress=False)["test_accuracy"] < 0.7
+
+
+def test_learning_rate_schedules():
+    from hypr_edge.train import lr_factor
+    cosine = lr_factor("cosine", 10)
+    assert cosine(0) == 1.0 and cosine(5) == pytest.approx(0.5) and cosine(10) == pytest.approx(0.0)
+    assert lr_factor("constant", 10)(7) == 1.0
+    with pytest.raises(ValueError, match="unknown learning rate schedule 'step'"):
+        lr_factor("step", 10)

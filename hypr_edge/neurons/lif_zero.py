@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed.spec import FA, rshift_round, sat32, sat_sym
-from .base import A_MAX, ONE, SLAYER, STATE_SCALAR, UNIT, Neuron, check_decays, logit, sigmoid_and_slope, torch
+from .base import A_MAX, ONE, sigmoid_and_slope, torch
+from .lif import LIF
 
 
-class LIFZero(Neuron):
+class LIFZero(LIF):
     """s = (u,), u the membrane before its reset. With z = z_{t-1} = H(u_{t-1} - threshold), the membrane after the
     reset m = u_{t-1} (1 - z):
 
@@ -18,31 +19,8 @@ class LIFZero(Neuron):
     Euler, alpha = 1 - dt/tau). A = alpha dm/du_{t-1}, dm/du = (1 - z) - u_{t-1} psi(h_{t-1}) through the reset's
     surrogate; c = 1 - alpha; D = (m - I_t) dalpha."""
     name = "lif_zero"
-    state_names = ("u",)
-    param_names = ("alpha",)           # membrane decay per step, in (0, 1)
-    default_constants = {"threshold": 1.0}
-    surrogate = SLAYER
-    fixed_consts = {"ka": UNIT, "kc": UNIT}          # alpha, 1 - alpha
-    fixed_scalars = {"th": STATE_SCALAR}             # threshold
-    drive, current_std, spike_gain = 1.0, 2.0, 1.0
 
-    # ---- float
-    def h(self, s):
-        return s[..., 0] - self.k["threshold"]
-
-    def dh_ds(self, s):
-        return torch.ones_like(s)
-
-    def effective(self, p):
-        return {"alpha": torch.sigmoid(p["alpha"])}
-
-    def raw_from_effective(self, e):
-        return {"alpha": logit(e["alpha"])}
-
-    def init_raw(self, n, gen, dtype):
-        tau = 5.0 + 20.0 * torch.rand(n, generator=gen, dtype=dtype)  # membrane time constants 5..25 steps
-        return {"alpha": logit(torch.exp(-1.0 / tau)).to(dtype)}
-
+    # ---- float (h, parameters, initialisation: LIF's)
     def step(self, s_prev, current, p, z_prev=None):
         z_prev = self.spike(s_prev) if z_prev is None else z_prev
         alpha = torch.sigmoid(p["alpha"])
@@ -69,19 +47,7 @@ class LIFZero(Neuron):
         u_new = op("Add", op("Mul", alpha, m), op("Mul", op("Sub", c(1.0), alpha), current_of(z_prev)))
         return {"u": u_new, "z": g.heaviside(op("Sub", u_new, thr))}
 
-    # ---- fixed point
-    def fixed_check(self, params):
-        check_decays(self.name, params, self.param_names)
-
-    def fixed_values(self, params):
-        return {"ka": params["alpha"], "kc": 1 - params["alpha"]}, {"th": self.k["threshold"]}
-
-    def from_fixed(self, k, sc):
-        return {"alpha": k["ka"]}, {"threshold": sc["th"]}
-
-    def int_h(self, fx, s):
-        return s[..., 0] - fx.sc["th"]
-
+    # ---- fixed point (constants ka = alpha, kc = 1 - alpha, th: LIF's)
     def int_step(self, fx, s, z, cur):
         k = fx.k
         m = s[..., 0] * (1 - z)                                           # reset membrane, exact
@@ -91,13 +57,3 @@ class LIFZero(Neuron):
         z = (hp > 0).astype(np.int64)
         dm = (1 - z) * ONE - sat_sym(rshift_round(s[..., 0] * psi, fx.fs), A_MAX)   # dm/du in Q.24
         return rshift_round(fx.k["ka"] * dm, FA)[..., None, None]
-
-    def int_g(self, fx, psi):
-        return psi[..., None]
-
-    def int_input_gain(self, fx):
-        return fx.k["kc"]                  # 1 - alpha
-
-    # ---- tooling
-    def random_params(self, rng, n):
-        return {"alpha": rng.uniform(0.8, 0.97, (n,))}

@@ -18,7 +18,7 @@ import numpy as np
 from .cli import main
 
 FIRMWARE_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
-LEARN_SEQUENCES = 100   # learning over the UART with the emulator alongside runs ~100-300 steps/s on 2 cores
+LEARN_SEQUENCES = 60    # learning over the UART with the emulator checking every step: ~100-200 steps/s on 2 cores
 
 
 def add_arguments(p) -> None:
@@ -70,8 +70,13 @@ def learned_state(args) -> Path:
 
 
 def run(args) -> int:
+    import torch
+
     from .arguments import check_output_dir
     check_output_dir(args.out)
+    # The pipeline's networks are small: one torch thread trains them as fast as two on an idle machine (per-step
+    # tensors of 32 x 64), and several times faster on a busy one, where two threads wait for each other's core.
+    torch.set_num_threads(1)
     plan = steps(args)
     start = time.perf_counter()
     missing = [tool for tool in FIRMWARE_TOOLS if not shutil.which(tool)]

@@ -29,8 +29,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("resonance", "digits", "mnist1d", "cue", "fsdd")
 # Per task: load_task options, epochs, hidden neurons. Everything else is TrainConfig's default (Adam, learning
-# rate, cosine schedule, readout decay, batch 32, HYPR chunk 32). cue learns in one or two epochs; longer, HYPR's
-# biased gradient drifts away from the solution it found (docs/training.md, "Long sequences").
+# rate, cosine schedule, readout decay, batch 32, HYPR chunk 32). cue at T = 1000: two epochs (16 steps) suffice
+# for BRF, and the BPTT runs take minutes each.
 BUDGET = {
     "resonance": ({}, 6, 64),
     "digits": ({}, 12, 64),

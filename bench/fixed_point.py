@@ -3,8 +3,10 @@
 2. on-device HYPR learning (emulator: SGD after every chunk, stochastic rounding) vs float HYPR with the same
    schedule (SGD after every chunk, same learning rate, same initial network, same data order) (goal <= 2 pp);
 3. emulator vs compiled C speed, batch 1 and batch 64, inference and learning (C: the harness's own loop time);
-4. bytes per synapse, weight + eligibilities and all-in static RAM (goal <= 8 B for BRF while learning).
-Usage: python bench/fixed_point.py [--quick]   (default about 4 minutes on 2 cores, --quick about 1)"""
+4. bytes per synapse, weight + eligibilities and all-in static RAM, int16 and int8 hidden eligibilities
+   (docs/fixed-point.md §2.1; goals for BRF learning all: <= 8 B with int16, <= 5.5 B with int8).
+Usage: python bench/fixed_point.py [--quick] [--only memory]   (default about 4 minutes on 2 cores, --quick about 1;
+--only memory: section 4 alone)"""
 from __future__ import annotations
 
 import argparse
@@ -123,10 +125,15 @@ def speed(qm, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    ap.add_argument("--only", choices=("memory",), help="run section 4 (memory) alone")
     args = ap.parse_args()
     q = args.quick
     torch.set_num_threads(1)
     t_start = time.perf_counter()
+    if args.only == "memory":
+        memory_section()
+        print(f"total {time.perf_counter() - t_start:.0f} s")
+        return
     print("== 1. float vs fixed-point inference (float networks trained with hypr_edge.train, Adam, HYPR; test sets)")
     runs = [("digits", "lif", 64, 10), ("digits", "brf", 64, 10), ("resonance", "brf", 64, 6)]
     if q:
@@ -170,17 +177,25 @@ def main():
             print(f"  {name}, lambda 8, batch {b:2d} {'learning ' if learn else 'inference'}: emulator {se:9.0f}  "
                   f"C {sc:9.0f}  (C / emulator {sc / se:.1f}x)")
 
+    memory_section()
+    print(f"total {time.perf_counter() - t_start:.0f} s")
+
+
+def memory_section():
     print("== 4. memory, BRF learning all (all-in: every static of hypr_model.c; flash and stack not included)")
     for sizes in [(16, 64, 4), (80, 120, 12)]:
         for lam in (8, 32):
-            qm = quantize(random_spec(np.random.default_rng(0), "brf", *sizes, True), chunk=lam)
-            rep = memory_report(qm, code=lam == 8)
-            budget = 8 * rep.synapses
-            code = f"; code {rep.code['text']} B ({rep.code_target}), stack <= {rep.code['stack']} B" if rep.code else ""
-            print(f"  {sizes[0]}-{sizes[1]}-{sizes[2]} ({rep.synapses} synapses), lambda {lam:2d}: "
-                  f"{rep.per_synapse:.2f} B/synapse weight + eligibilities, {rep.per_synapse_all_in:.2f} B/synapse "
-                  f"all-in ({rep.ram} B; 8 B budget {budget} B, {rep.ram - budget:+d} B){code}")
-    print(f"total {time.perf_counter() - t_start:.0f} s")
+            for bits, goal in ((16, 8.0), (8, 5.5)):   # hidden eligibilities int16 / int8 (docs/fixed-point.md §2.1)
+                qm = quantize(random_spec(np.random.default_rng(0), "brf", *sizes, True), chunk=lam,
+                              eligibility_bits=bits)
+                rep = memory_report(qm, code=lam == 8)
+                budget = round(goal * rep.synapses)
+                code = (f"; code {rep.code['text']} B ({rep.code_target}), stack <= {rep.code['stack']} B"
+                        if rep.code else "")
+                print(f"  {sizes[0]}-{sizes[1]}-{sizes[2]} ({rep.synapses} synapses), lambda {lam:2d}, int{bits:<2d} "
+                      f"eligibilities: {rep.per_synapse:.2f} B/synapse weight + eligibilities, "
+                      f"{rep.per_synapse_all_in:.2f} B/synapse all-in ({rep.ram} B; {goal:g} B budget {budget} B, "
+                      f"{rep.ram - budget:+d} B){code}")
 
 
 if __name__ == "__main__":

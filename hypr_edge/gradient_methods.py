@@ -301,7 +301,8 @@ def check_inputs(model: RSNN, x: torch.Tensor, y: torch.Tensor) -> None:
     if len(y) and not bool(((y >= 0) & (y < n_out)).all()):
         raise GradientInputError(f"labels must lie in 0..{n_out - 1} (the readout has {n_out} classes), got "
                                  f"{int(y.min())}..{int(y.max())}")
-    if not bool(torch.isfinite(x).all()):
+    # in slices of time: isfinite's temporaries over the whole (B, T, n) input would grow HYPR's memory with T
+    if not all(bool(torch.isfinite(x[:, t:t + 1024]).all()) for t in range(0, x.shape[1], 1024)):
         raise GradientInputError("inputs hold NaN or infinite values")
     for name, p in model.named_parameters():
         if not bool(torch.isfinite(p).all()):

@@ -58,9 +58,9 @@ def every_step_lr(cfg: TrainConfig, data: Dataset) -> float:
     """The learning rate of the parameters that act at every step, the neuron parameters and the bias: cfg.lr, but
     at most 10 / memory on a task that holds a state for `memory` steps without input. An Adam step moves omega by
     about the learning rate, which turns a BRF neuron's phase after M steps by delta * lr * M radians (b' changes
-    its amplitude as much): at lr 0.03 and M = 10,000 that is 3 rad, every step, and what the readout has learnt
-    about the phase is lost; 10 / M keeps it at 0.1 rad. The bias drives every silent step too: uncapped, HYPR's
-    accuracy on cue (T = 1000) fell from 100 % to 76 % over 4 epochs (docs/training.md, "Long sequences")."""
+    its amplitude as much): at lr 0.05 and M = 10,000 that is 5 rad, every step, and what the readout has learnt
+    about the phase is lost; 10 / M keeps it at 0.1 rad. The bias is the one input of every silent step, so it
+    gets the same cap. Without the caps BRF stays at chance on cue at T = 10,000 (docs/training.md)."""
     return cfg.lr if data.memory is None else min(cfg.lr, 10.0 / data.memory)
 
 

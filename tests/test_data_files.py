@@ -12,16 +12,14 @@ from hypr_edge.cli import main
 from hypr_edge.targets.cortex_m import FirmwareBuildError, default_board
 from hypr_edge.tasks import load_task
 
+import shd_files
+
 h5py = pytest.importorskip("h5py")
 
 
 def write_shd(path, times, units, labels, time_dtype=np.float32, label_dtype=np.int64):
-    with h5py.File(path, "w") as f:
-        t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(time_dtype))
-        u = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.int32))
-        for i, (ti, ui) in enumerate(zip(times, units)):
-            t[i], u[i] = np.asarray(ti, time_dtype), np.asarray(ui, np.int32)
-        f.create_dataset("labels", data=np.asarray(labels, label_dtype))
+    """float32 times, int32 units and int64 labels: the loader must take any integer and float dtypes."""
+    shd_files.write_shd(path, times, units, labels, time_dtype, np.int32, label_dtype)
 
 
 GOOD = dict(times=[[0.1, 0.2], [0.5]], units=[[1, 2], [3]], labels=[0, 19])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hypr_edge.tasks import TASKS, load_task
+from shd_files import write_shd
 
 # Small sizes keep the file fast; the defaults are exercised where they are cheap.
 SMALL = {
@@ -127,18 +128,6 @@ def test_cue_splits_come_from_separate_streams():
 
 # ---- SHD ----------------------------------------------------------------------------------------------------
 
-def _write_shd(path, times, units, labels):
-    """A file in the published SHD layout: variable-length float16 times and uint16 units per sample."""
-    import h5py
-
-    with h5py.File(path, "w") as f:
-        t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float16))
-        u = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (ti, ui) in enumerate(zip(times, units)):
-            t[i], u[i] = np.asarray(ti, np.float16), np.asarray(ui, np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, np.uint8))
-
-
 TRAIN = dict(
     times=[[0.015, 0.0, 0.5, 0.5, 0.999, 1.0, 1.3], [0.2549], []],
     units=[[3, 0, 699, 699, 100, 5, 7], [350], []],
@@ -148,8 +137,8 @@ TRAIN = dict(
 
 @pytest.fixture
 def shd_dir(tmp_path):
-    _write_shd(tmp_path / "shd_train.h5", **TRAIN)
-    _write_shd(tmp_path / "shd_test.h5", times=[[0.055]], units=[[1]], labels=[7])
+    write_shd(tmp_path / "shd_train.h5", **TRAIN)
+    write_shd(tmp_path / "shd_test.h5", times=[[0.055]], units=[[1]], labels=[7])
     return tmp_path
 
 

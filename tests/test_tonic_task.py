@@ -8,20 +8,7 @@ import numpy as np
 import pytest
 
 from hypr_edge.tasks import load_task
-
-
-def write_shd(path, times, units, labels):
-    """Variable-length float16 times and uint16 units per sample, uint8 labels, and the extra/ group tonic reads."""
-    import h5py
-
-    with h5py.File(path, "w") as f:
-        t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float16))
-        u = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (ti, ui) in enumerate(zip(times, units)):
-            t[i], u[i] = np.asarray(ti, np.float16), np.asarray(ui, np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, np.uint8))
-        f.create_dataset("extra/keys", data=np.array([b"digit"] * 20))
-        f.create_dataset("extra/speaker", data=np.zeros(len(labels), np.uint8))
+from shd_files import write_shd
 
 
 @pytest.fixture
@@ -34,8 +21,8 @@ def tonic_root(tmp_path):
     times = [[0.015, 0.0, 0.5, 0.5, 0.999, 1.0, 1.3], [0.2549], []]
     times += [rng.uniform(0, 1.3, rng.integers(1, 300)) for _ in range(5)]
     units = [[3, 0, 699, 699, 100, 5, 7], [350], []] + [rng.integers(0, 700, len(t)) for t in times[3:]]
-    write_shd(folder / "shd_train.h5", times, units, [4, 19, 0, 1, 2, 3, 4, 5])
-    write_shd(folder / "shd_test.h5", times[3:], units[3:], [7, 8, 9, 10, 11])
+    write_shd(folder / "shd_train.h5", times, units, [4, 19, 0, 1, 2, 3, 4, 5], tonic_extra=True)
+    write_shd(folder / "shd_test.h5", times[3:], units[3:], [7, 8, 9, 10, 11], tonic_extra=True)
     for name in ("shd_train.h5.zip", "shd_test.h5.zip"):
         (folder / name).write_bytes(b"")
     return tmp_path

@@ -19,15 +19,22 @@ typedef char hypr_arith_shift_check[((-3) >> 1) == -2 ? 1 : -1];
 /* UNROLL_D before a loop over the d <= 3 state entries: unrolled completely (gcc -O2 does not by itself) */
 #if defined(__clang__)
 #define UNROLL_D _Pragma("unroll")
+#define UNROLL_16 _Pragma("unroll 16")
 #elif defined(__GNUC__) && __GNUC__ >= 8
 #define UNROLL_D _Pragma("GCC unroll 3")
+#define UNROLL_16 _Pragma("GCC unroll 16")   /* before a short loop of a model-constant count (outputs, words) */
 #else
 #define UNROLL_D
+#define UNROLL_16
 #endif
 #if defined(__GNUC__) || defined(__clang__)
 #define NOINLINE __attribute__((noinline))
+#define LIKELY(c) __builtin_expect(!!(c), 1)   /* the common case of a saturation test: laid out to fall through */
+#define HIDE(v) __asm__("" : "+r"(v))          /* v's value from here on unknown to gcc: it stays in a register */
 #else
+#define HIDE(v) ((void)0)
 #define NOINLINE
+#define LIKELY(c) (c)
 #endif
 
 /* §1 integer primitives -------------------------------------------------------------------------------- */
@@ -57,8 +64,42 @@ static inline int64_t mul64_32(int64_t a, int32_t b)
 #endif
     return a * b;
 }
+/* acc + v for sums of int32 terms: on the v7E-M cores (Cortex-M4/M7) one SMLAL by 1 (one instruction and cycle)
+ * instead of ADDS + ADC; the same value wherever the sum fits int64 (every caller's: < 2^8 terms) */
+static inline int64_t add64_32(int64_t acc, int32_t v)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %Q0, %R0, %1, %2" : "+r"(acc) : "r"(v), "r"(1));
+    return acc;
+#else
+    return acc + v;
+#endif
+}
 static inline int64_t sat16(int64_t v) { return sat(v, -32768, 32767); }
 static inline int64_t sat32(int64_t v) { return sat(v, -2147483647LL - 1, 2147483647LL); }
+/* sat32(r >> s) for 1 <= s <= 31, with one test of the high word (the usual case: no saturation): r >> s fits
+ * int32 exactly when the high word of r lies in [-2^(s-1), 2^(s-1)) */
+static inline int32_t shift_sat32(int64_t r, int s)
+{
+    const uint32_t hi = (uint32_t)((uint64_t)r >> 32);
+    if (LIKELY(hi + (1u << (s - 1)) < (1u << s))) return (int32_t)(((uint32_t)(uint64_t)r >> s) | (hi << (32 - s)));
+    return r < 0 ? INT32_MIN : INT32_MAX;
+}
+/* sat32(rshift_round(v, s)) for 0 <= s <= 31 = shift_sat32(v + 2^(s-1), s); a caller that sums products may start
+ * its accumulator at 2^(s-1) (ROUND_HALF) and call shift_sat32 itself */
+#define ROUND_HALF(s) ((int64_t)1 << ((s) - 1))
+static inline int32_t round_sat32(int64_t v, int s)
+{
+    return s == 0 ? (int32_t)sat32(v) : shift_sat32(v + ((int64_t)1 << (s - 1)), s);
+}
+/* sat_sym(v, m) of an int32 v, 0 <= m < 2^31: one unsigned comparison in the usual case, as sat() */
+static inline int32_t sat_sym32(int32_t v, int32_t m)
+{
+    return LIKELY((uint32_t)v + (uint32_t)m <= 2u * (uint32_t)m) ? v : v < 0 ? -m : m;
+}
+/* sat_sym(rshift_round(v, s), m) for 0 <= s <= 31, 0 <= m < 2^31: equal to sat_sym32(round_sat32(v, s), m), since
+ * saturating first to the int32 range, which contains [-m, m], changes no result */
+static inline int32_t round_sat_sym(int64_t v, int s, int32_t m) { return sat_sym32(round_sat32(v, s), m); }
 /* change the Q format from f_from to f_to fractional bits: exact going up, rshift_round going down */
 static inline int64_t align(int64_t v, int f_from, int f_to)
 {

@@ -45,7 +45,7 @@ typedef uint32_t zword_t;
 #endif
 #define ZW ((LAM + ZWB - 1) / ZWB)       /* words per neuron */
 #if HYPR_LEARN_HIDDEN
-static int16_t e[N * M * D];
+static elig_t e[N * M * D];              /* int16 or int8 (§2.1): the model's elig_t */
 static int32_t s0[N * D];                /* states at the chunk start */
 static int16_t buf_x[LAM * HYPR_N_IN];   /* inputs x_t */
 static uint8_t buf_z0[ZB];               /* z_0 as bits */
@@ -54,9 +54,11 @@ static int32_t st[(LAM + 1) * D];        /* one neuron's s_0 .. s_n, replayed in
 static int16_t eo[C * (N + 1)];
 static zword_t buf_z[N * ZW];            /* z_1 .. z_n */
 static int32_t buf_eps[LAM * C];         /* eps_t */
-/* per-row scratch of the update (one neuron or one output at a time): q_t[u], Phi_t c; for a hidden row col holds
- * the recurrent part of the replayed currents, then the learning signals L_t */
-static int32_t qs[LAM], ws[LAM * D];
+/* per-row scratch of the update (one neuron or one output at a time): per step t the QW words q_t[u], (Phi_t c)[k]
+ * (k < d; d = D for a hidden row, 1 for an output), side by side so that a step's operands load together; for a
+ * hidden row col holds the recurrent part of the replayed currents, then the learning signals L_t */
+#define QW (1 + D)
+static int32_t qw[LAM * QW];
 #if HYPR_LEARN_HIDDEN
 static int32_t col[LAM];
 #endif
@@ -152,7 +154,7 @@ const hypr_tensor_t hypr_tensors[] = {
     {"spikes", (void *)z, 1, 0, 0, N},
     {"outputs", (void *)o, 4, 1, 0, C},
 #if HYPR_LEARN_HIDDEN
-    {"elig_hidden", (void *)e, 2, 1, 1, N * M * D},
+    {"elig_hidden", (void *)e, sizeof e[0], 1, 1, N * M * D},
 #endif
     {"elig_readout", (void *)eo, 2, 1, 1, C * (N + 1)},
 };

@@ -32,22 +32,27 @@ void hypr_learn_step(const int16_t *x, int label)
 }
 
 static const int64_t ZERO_D[D] = {0};    /* the column sums of a presynaptic neuron without spikes in the chunk */
-/* sums[0] = sum_t qs_t, sums[1 + k] = sum_t ws_t[k] (k < d <= 3) over the steps t < nt where presynaptic neuron j
- * spiked: z_{t+1-first}[j] = 1 (first = 1: hidden, z_t enters step t + 1; first = 0: readout, z_{t+1} at step t + 1) */
+/* sums[k] = sum_t qw[t (1 + d) + k] (k <= d <= 3: q_t[u], then (Phi_t c)[k]) over the steps t < nt where
+ * presynaptic neuron j spiked: z_{t+1-first}[j] = 1 (first = 1: hidden, z_t enters step t + 1; first = 0: readout,
+ * z_{t+1} at step t + 1) */
 static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
 {
     int64_t q = 0, w0 = 0, w1 = 0, w2 = 0;
     int wi, t;
     for (wi = 0; wi < ZW; wi++) {
+        const int lim = nt - first - wi * ZWB;   /* the bits b < lim of word wi: steps t = wi ZWB + b + first < nt */
         uint32_t bits = buf_z[j * ZW + wi];
+        if (lim < ZWB) bits &= lim > 0 ? (1u << lim) - 1 : 0;
         while (bits) {
+            const int32_t *op;
             t = wi * ZWB + lowest_bit(bits) + first;
             bits &= bits - 1;
-            if (t >= nt) break;
-            q += qs[t];
-            w0 += ws[t * d];
-            if (d > 1) w1 += ws[t * d + 1];
-            if (d > 2) w2 += ws[t * d + 2];
+            op = &qw[t * (1 + d)];
+            HIDE(op);
+            q = add64_32(q, op[0]);
+            w0 = add64_32(w0, op[1]);
+            if (d > 1) w1 = add64_32(w1, op[2]);
+            if (d > 2) w2 = add64_32(w2, op[3]);
         }
     }
     sums[0] = q;
@@ -56,77 +61,127 @@ static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
     if (d > 2) sums[3] = w2;
 }
 #if HYPR_LEARN_HIDDEN
-/* §9.2 replay of neuron i, its learning signals L_t (in col[], free after the replay) and the backward pass; the
- * update's phases stay separate functions: their results (q_0, Phi_0) then reach the per-synapse loop through
+/* the update keeps every step's eps' (§9.3), and the chunk's spikes by step (z_0 .. z_{n-1}, ZTW words each), on
+ * the stack where each takes at most 2 KiB */
+#define EPS_S_ON_STACK (LAM * C <= 512)
+#define ZTW ((N + 31) / 32)
+#define ZT_ON_STACK (HYPR_RECURRENT && LAM * ZTW <= 512)
+
+/* §9.2 replay of neuron i (into st) and its learning signals L_t (in col[], free after the replay); the update's
+ * phases stay separate functions: the backward pass's results (q_0, Phi_0) then reach the per-synapse loop through
  * memory, as 32-bit operands of its products */
-static NOINLINE void hidden_row_backward(int nt, int i, const uint32_t *act, int32_t *q0, int32_t *P, int64_t *sums)
+static NOINLINE void hidden_row_replay(int nt, int i, const uint32_t *act, const uint32_t *zt, const int32_t *eps_s)
 {
     const int16_t *wr = &w[i * M];
+    int32_t woi[C];
     int t, k, c;
     /* §9.2 replay s_1..s_n of neuron i from s_0 and the buffered x_t, z_{t-1} (the weights are fixed within a chunk,
-     * so these are the forward steps' states bit for bit). The recurrent part of the current, sum over the spiking
-     * j of W_rec[j] (|.| < 2^15 N: int32), goes to col[t] one presynaptic neuron at a time, over its spike steps. */
-    for (t = 0; t < nt; t++) col[t] = 0;
+     * so these are the forward steps' states bit for bit). The bias and recurrent part of the current, W_b plus the
+     * sum over the spiking j of W_rec[j] (|.| < 2^15 (N + 1): int32), goes to col[t]: one step at a time over the
+     * set bits of z_{t-1} (zt, the chunk's spikes by step), or without zt one presynaptic neuron at a time over its
+     * spike steps. */
+    for (t = 0; t < nt; t++) col[t] = wr[HYPR_N_IN];
 #if HYPR_RECURRENT
-    for (k = 0; k < (N + 31) / 32; k++) {
-        int j;
-        uint32_t a = act[k];
-        while (a) {
-            int wi;
-            j = k * 32 + lowest_bit(a);
-            a &= a - 1;
-            if (zbit(0, j)) col[0] += wr[HYPR_N_IN + 1 + j];
-            for (wi = 0; wi < ZW; wi++) {
-                uint32_t bits = buf_z[j * ZW + wi];
-                while (bits) {
-                    t = wi * ZWB + lowest_bit(bits) + 1;     /* z_t enters step t + 1 */
-                    bits &= bits - 1;
-                    if (t >= nt) break;
-                    col[t] += wr[HYPR_N_IN + 1 + j];
+    if (zt) {
+        for (t = 0; t < nt; t++) {
+            int32_t acc = col[t];
+            UNROLL_16 for (k = 0; k < ZTW; k++) {
+                uint32_t a = zt[t * ZTW + k];
+                while (a) {
+                    acc += wr[HYPR_N_IN + 1 + k * 32 + lowest_bit(a)];
+                    a &= a - 1;
+                }
+            }
+            col[t] = acc;
+        }
+    } else {
+        for (k = 0; k < (N + 31) / 32; k++) {
+            int j;
+            uint32_t a = act[k];
+            while (a) {
+                int wi;
+                j = k * 32 + lowest_bit(a);
+                a &= a - 1;
+                if (zbit(0, j)) col[0] += wr[HYPR_N_IN + 1 + j];
+                for (wi = 0; wi < ZW; wi++) {
+                    uint32_t bits = buf_z[j * ZW + wi];
+                    while (bits) {
+                        t = wi * ZWB + lowest_bit(bits) + 1;     /* z_t enters step t + 1 */
+                        bits &= bits - 1;
+                        if (t >= nt) break;
+                        col[t] += wr[HYPR_N_IN + 1 + j];
+                    }
                 }
             }
         }
     }
 #else
     (void)act;
+    (void)zt;
 #endif
     UNROLL_D for (k = 0; k < D; k++) st[k] = s0[i * D + k];
     for (t = 0; t < nt; t++) {
-        int64_t acc = dot16(wr, &buf_x[t * HYPR_N_IN], HYPR_N_IN) + ((int64_t)wr[HYPR_N_IN] + col[t]) * ONE_X;
+        int64_t acc = dot16(wr, &buf_x[t * HYPR_N_IN], HYPR_N_IN) + (int64_t)col[t] * ONE_X;
         UNROLL_D for (k = 0; k < D; k++) st[(t + 1) * D + k] = st[t * D + k];
         neuron_step(i, &st[(t + 1) * D], zbit(t, i), sat32(align(acc, FW + FX, FS)));
     }
-    /* §9.3 L_t = sat32(rshift_round(sum_c WO[c][i] eps'_c, FWO)), eps' = (1 - alpha_o) eps, |eps'| <= 2^20 */
+    /* §9.3 L_t = sat32(rshift_round(sum_c WO[c][i] eps'_c, FWO)), eps' = (1 - alpha_o) eps, |eps'| <= 2^20
+     * (eps_s: every step's eps', computed once per chunk, or NULL: computed here) */
+    for (c = 0; c < C; c++) woi[c] = wo[c * (N + 1) + i];
     for (t = 0; t < nt; t++) {
         int64_t L = 0;
-        for (c = 0; c < C; c++)
-            L += mul32(wo[c * (N + 1) + i], (int32_t)rshift_round((int64_t)KBO[c] * buf_eps[t * C + c], FA));
+        if (eps_s)
+            UNROLL_16 for (c = 0; c < C; c++) L += mul32(woi[c], eps_s[t * C + c]);
+        else
+            for (c = 0; c < C; c++)
+                L += mul32(woi[c], (int32_t)rshift_round((int64_t)KBO[c] * buf_eps[t * C + c], FA));
         col[t] = (int32_t)sat32(rshift_round(L, FWO));
     }
-    neuron_backward(nt, i, st, col, qs, ws, q0, P, sums);
 }
 
-/* §9.5-9.7 for neuron i's synapses, in column order: inputs (dense), bias (ONE_X at every step: its sums are
- * ONE_X times sums[]), recurrent spikes (ONE_X at the steps where z_{t-1}[j] = 1, none for most j). The bias and
- * spike columns go to syn_apply as 1 in Q.0 (fxa = 0) with the plain sums: the same values, since
- * rshift_round(v * 2^f, s) = rshift_round(v, s - f) exactly for s >= f (here f = FX, s = FX and FA + FX - FE). */
-static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const int32_t *q0, const int32_t *P,
-                             const int64_t *sums)
+/* §9.3-9.4 the backward pass of neuron i over its replayed states (a function of its own: profiles tell the two
+ * phases apart) */
+static NOINLINE void hidden_row_backward(int nt, int i, int32_t *q0, int32_t *P, int64_t *sums)
 {
-    int16_t *wr = &w[i * M], *er = &e[i * M * D];
+    neuron_backward(nt, i, st, col, qw, QW, qw + 1, QW, q0, P, sums);
+}
+
+/* §9.5-9.7 for neuron i's synapses, in column order: inputs (over the steps where x_t[j] != 0: the bits of
+ * xnz[j * ZW ..]), bias (ONE_X at every step: its sums are ONE_X times sums[]), recurrent spikes (ONE_X at the
+ * steps where z_{t-1}[j] = 1, none for most j). The bias and spike columns go to syn_apply as 1 in Q.0 (fxa = 0)
+ * with the plain sums: the same values, since rshift_round(v * 2^f, s) = rshift_round(v, s - f) exactly for s >= f
+ * (here f = FX, s = FX and FA + FX - FE). */
+static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const zword_t *xnz, const int32_t *q0,
+                                      const int32_t *P, const int64_t *sums)
+{
+    int16_t *wr = &w[i * M];
+    elig_t *er = &e[i * M * D];
     const int64_t c0 = input_gain(i);
     int64_t b[D];
-    int j, k, t;
+    int j, wi;
     for (j = 0; j < HYPR_N_IN; j++) {
-        int64_t g1 = 0;
+        int64_t g1 = 0, b0 = 0, b1 = 0, b2 = 0;   /* in registers (b[] is in memory: it goes to syn_apply) */
         const int16_t *xj = &buf_x[j];
-        UNROLL_D for (k = 0; k < D; k++) b[k] = 0;
-        for (t = 0; t < nt; t++) {
-            int32_t xt = xj[t * HYPR_N_IN];
-            if (xt == 0) continue;
-            g1 += (int64_t)qs[t] * xt;
-            UNROLL_D for (k = 0; k < D; k++) b[k] += (int64_t)ws[t * D + k] * xt;
+        for (wi = 0; wi < ZW; wi++) {
+            uint32_t bits = xnz[j * ZW + wi];
+            while (bits) {   /* the steps t = wi ZWB + bit with x_t[j] != 0, operands q_t[u], Phi_t c side by side */
+                const int t = wi * ZWB + lowest_bit(bits);
+                const int32_t *op = qw + t * QW;
+                int32_t xt, q, w0;
+                HIDE(op);   /* one address for the four operands */
+                xt = xj[t * HYPR_N_IN];
+                q = op[0];
+                w0 = op[1];
+                bits &= bits - 1;
+                g1 += (int64_t)q * xt;
+                b0 += (int64_t)w0 * xt;
+                if (D > 1) b1 += (int64_t)op[2] * xt;
+                if (D > 2) b2 += (int64_t)op[3] * xt;
+            }
         }
+        b[0] = b0;
+        if (D > 1) b[1] = b1;
+        if (D > 2) b[2] = b2;
         syn_apply(D, FX, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], g1, b, q0, P, c0);
     }
     for (j = HYPR_N_IN; j < M; j++) {   /* the bias, then the recurrent spike columns */
@@ -134,15 +189,14 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
 #if HYPR_RECURRENT
         int64_t spk[1 + D];
         if (j > HYPR_N_IN) {
-            int n = j - HYPR_N_IN - 1;
+            int n = j - HYPR_N_IN - 1, k;
             if (!((act[n >> 5] >> (n & 31)) & 1u)) {   /* no spike from n in the chunk: zero sums (constants) */
                 syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0);
                 continue;
             }
             spike_sums(n, 1, nt, D, spk);
             if (zbit(0, n)) {   /* z_0 enters step 1 */
-                spk[0] += qs[0];
-                UNROLL_D for (k = 0; k < D; k++) spk[1 + k] += ws[k];
+                UNROLL_D for (k = 0; k <= D; k++) spk[k] += qw[k];
             }
             cs = spk;
         }
@@ -151,6 +205,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
     }
 #if !HYPR_RECURRENT
     (void)act;
+    (void)nt;
 #endif
 }
 #endif
@@ -160,6 +215,17 @@ void hypr_end_chunk(void)
 {
     int nt = (int)pos, t, c, j;
     uint32_t act[(N + 31) / 32];   /* presynaptic neurons with a spike in the chunk (z_0..z_n) */
+#if HYPR_LEARN_HIDDEN
+    zword_t xnz[HYPR_N_IN * ZW];   /* bit t % ZWB of word t / ZWB of input j: x_t[j] != 0 (shared by every row) */
+    const int32_t *eps_p = NULL;
+    const uint32_t *zt_p = NULL;
+#if ZT_ON_STACK
+    uint32_t zt[LAM * ZTW];        /* bit n % 32 of word t ZTW + n / 32: z_t[n] (t < LAM: the replay's z_{t-1}) */
+#endif
+#if EPS_S_ON_STACK
+    int32_t eps_s[LAM * C];        /* eps'_c of every step (§9.3), shared by every row's L_t */
+#endif
+#endif
     if (nt == 0) return;
     for (j = 0; j < (N + 31) / 32; j++) act[j] = 0;
     for (j = 0; j < N; j++) {
@@ -172,11 +238,41 @@ void hypr_end_chunk(void)
         if (any) act[j >> 5] |= 1u << (j & 31);
     }
 #if HYPR_LEARN_HIDDEN
+    for (j = 0; j < HYPR_N_IN * ZW; j++) xnz[j] = 0;
+    for (t = 0; t < nt; t++) {
+        const zword_t bit = (zword_t)(1u << (t % ZWB));
+        for (j = 0; j < HYPR_N_IN; j++)
+            if (buf_x[t * HYPR_N_IN + j]) xnz[j * ZW + t / ZWB] |= bit;
+    }
+#if EPS_S_ON_STACK
+    for (t = 0; t < LAM; t++)   /* all rows (those past nt go unused): gcc then sees the array written */
+        for (c = 0; c < C; c++)
+            eps_s[t * C + c] = (int32_t)rshift_round((int64_t)KBO[c] * buf_eps[t * C + c], FA);
+    eps_p = eps_s;
+#endif
+#if ZT_ON_STACK
+    for (j = 0; j < LAM * ZTW; j++) zt[j] = 0;
+    for (j = 0; j < N; j++) {
+        const uint32_t bit = 1u << (j & 31);
+        int wi;
+        if (zbit(0, j)) zt[j >> 5] |= bit;
+        for (wi = 0; wi < ZW; wi++) {
+            uint32_t bits = buf_z[j * ZW + wi];
+            while (bits) {   /* bit b of word wi: z_{wi ZWB + b + 1}, kept while that step is < LAM */
+                t = wi * ZWB + lowest_bit(bits) + 1;
+                bits &= bits - 1;
+                if (t < LAM) zt[t * ZTW + (j >> 5)] |= bit;
+            }
+        }
+    }
+    zt_p = zt;
+#endif
     for (j = 0; j < N; j++) {
         int32_t P[D * D], q0[D];
         int64_t sums[D + 1];
-        hidden_row_backward(nt, j, act, q0, P, sums);
-        hidden_row_apply(nt, j, act, q0, P, sums);
+        hidden_row_replay(nt, j, act, zt_p, eps_p);
+        hidden_row_backward(nt, j, q0, P, sums);
+        hidden_row_apply(nt, j, act, xnz, q0, P, sums);
     }
 #endif
     /* §9.8 readout: d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0 */
@@ -186,10 +282,10 @@ void hypr_end_chunk(void)
         int64_t qq = 0, sq = 0, sw = 0;
         for (t = nt - 1; t >= 0; t--) {
             qq = t == nt - 1 ? buf_eps[t * C + c] : sat32(buf_eps[t * C + c] + rshift_round((int64_t)KAO[c] * qq, FA));
-            qs[t] = (int32_t)qq;
-            ws[t] = (int32_t)sat32(rshift_round((int64_t)Po * KBO[c], FA));
-            sq += qs[t];
-            sw += ws[t];
+            qw[2 * t] = (int32_t)qq;
+            qw[2 * t + 1] = (int32_t)sat32(rshift_round((int64_t)Po * KBO[c], FA));
+            sq += qw[2 * t];
+            sw += qw[2 * t + 1];
             Po = (int32_t)sat32(rshift_round((int64_t)Po * KAO[c], FA));
         }
         q0o = (int32_t)sat32(rshift_round((int64_t)KAO[c] * qq, FA));

@@ -59,7 +59,7 @@ static void hidden_update(void)
             neuron_step(i, &st[(t + 1) * D], zbit(&buf_z[t * ZB], N0 + i),
                         current(&w[i * M], &buf_x[t * N_IN], &buf_z[t * ZB]));
         }
-        neuron_backward(nt, i, st, &l_buf[i * LAM], qs, ws, q0, P, sums);
+        neuron_backward(nt, i, st, &l_buf[i * LAM], qs, 1, ws, D, q0, P, sums);
         row_apply(nt, M, D, FX, FE, SHIFT_HIDDEN, &w[i * M], &e[i * M * D], col_hidden, q0, P, input_gain(i),
                   qs, ws, col);
     }

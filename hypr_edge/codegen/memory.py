@@ -57,7 +57,8 @@ def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bo
         "flash: const weights": 2 * (n * m + c * (n + 1)),
         "flash: constants + tables": 4 * (n * len(qm.const_names) + 2 * c + 2 * LUT_SIZE),
         "weights (RAM)": 2 * ((n * m if hidden else 0) + c * (n + 1)),                   # w, wo
-        "eligibilities": 2 * ((n * m * d if hidden else 0) + c * (n + 1)),               # e, eo
+        # e (int16 or int8, §2.1), eo (int16)
+        "eligibilities": qm.eligibility_bits // 8 * (n * m * d if hidden else 0) + 2 * c * (n + 1),
         "states + readout": 4 * n * d + n + 4 * c,                                       # s, z, o
         # s0, buf_x, buf_z0 (learning all); buf_z, buf_eps
         "chunk buffers": (4 * n * d + 2 * lam * ni + zb if hidden else 0) + zwords + 4 * lam * c,

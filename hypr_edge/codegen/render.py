@@ -79,6 +79,19 @@ def copy_kernels(outdir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in dst.rglob("*.h"))
 
 
+#: the C type of the hidden eligibilities (elig_t) for each storage width of docs/fixed-point.md §2.1
+ELIG_CTYPES = {16: "int16_t", 8: "int8_t"}
+
+
+def elig_context(qm: QuantizedModel) -> dict:
+    """The hidden eligibilities' storage: bits and C type, from a fixed table (the model's field checked first)."""
+    bits = qm.eligibility_bits
+    if bits not in ELIG_CTYPES or isinstance(bits, bool):
+        raise QuantizeError(f"eligibility_bits = {bits!r}; expected one of {', '.join(map(str, ELIG_CTYPES))}")
+    lo, hi = fs.elig_bounds(int(bits))
+    return {"bits": int(bits), "ctype": ELIG_CTYPES[int(bits)], "min": int(lo), "max": int(hi)}
+
+
 def _cformat(values, per_line: int = 12) -> str:
     vals = [str(v) for v in _ints(values)]
     if not vals:
@@ -141,7 +154,7 @@ def template_context(qm: QuantizedModel) -> dict:
         chunk=int(qm.chunk), d=int(qm.d), m=int(qm.m), recurrent=bool(qm.recurrent), learn_hidden=qm.learn == "all",
         model_hash=int(qm.model_hash()),
         state_bytes=int(image_size(qm)),
-        formats={k: int(f[k]) for k in ("fx", "fw", "fwo", "fs", "fe")},
+        formats={k: int(f[k]) for k in ("fx", "fw", "fwo", "fs", "fe")}, elig=elig_context(qm),
         psi_shift=int(qm.psi_shift), lr_mant=int(qm.lr_mant), seed=int(qm.seed),
         shifts={"hidden": int(sh["hidden"]), "readout": int(sh["readout"])},
         psi_lut=_ints(qm.psi_table), exp2_lut=_ints(qm.exp2_table), w=_ints(qm.w), wo=_ints(qm.wo),

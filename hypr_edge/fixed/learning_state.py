@@ -59,8 +59,8 @@ def layout(qm) -> list[Field]:
         f.append(Field("w", "<i2", (n, m), ALL))
     f += [Field("wo", "<i2", (c, n + 1), ALL), Field("s", "<i4", (n, d), ALL), Field("z", "u1", (n,), ALL),
           Field("o", "<i4", (c,), ALL)]
-    if hidden:
-        f.append(Field("e", "<i2", (n, m, d), ALL))
+    if hidden:   # int16 or int8 (docs/fixed-point.md §2.1): the C's elig_t
+        f.append(Field("e", "<i2" if qm.eligibility_bits == 16 else "i1", (n, m, d), ALL))
     f.append(Field("eo", "<i2", (c, n + 1), ALL))
     if hidden:
         f += [Field("s0", "<i4", (n, d), CHUNK), Field("buf_x", "<i2", (lam, ni), ROWS),

@@ -20,7 +20,7 @@ import numpy as np
 from ..network_spec import LayerSpec, NetworkSpec
 from ..neurons import MODELS, Neuron, make_neuron
 from . import spec as fx_spec
-from .spec import FA, FEO, FQ, exp2_table, psi_shift, psi_table
+from .spec import ELIG_BITS, FA, FEO, FQ, exp2_table, psi_shift, psi_table
 
 FORMAT_VERSION = 1
 LEARN_MODES = ("readout", "all")
@@ -34,6 +34,10 @@ INT16 = (-(1 << 15), (1 << 15) - 1)
 UNIT_FA = (0, 1 << FA)         # kao, kbo: alpha_o and 1 - alpha_o in [0, 1]
 HEADER_KEYS = ("format_version", "neuron", "n_in", "n_hidden", "n_out", "recurrent", "formats", "scalars", "chunk",
                "learn", "lr_mant", "lr_shift", "seed", "fa", "fq", "feo", "info", "hash")
+#: header keys a file may leave out, with the value their absence means: the storage width of the hidden
+#: eligibilities (docs/fixed-point.md §2.1) is written only when it is not the default 16, so that the files and
+#: hashes of every int16 model stay what they were before int8 existed
+OPTIONAL_HEADER_KEYS = {"eligibility_bits": 16}
 FORMAT_NAMES = ("fx", "fw", "fwo", "fs", "fe")
 MAX_INFO_DEPTH = 8
 
@@ -139,6 +143,10 @@ def check_fields(f: dict) -> None:
         if not 0 <= FQ + f["lr_shift"] - fmt <= 61:
             raise QuantizeError(f"learning-rate shift {f['lr_shift']} gives a {layer} SGD rounding shift outside 0..61")
     _int_field("PRNG seed", f["seed"], 1, 0xFFFFFFFF)
+    bits = f.get("eligibility_bits", OPTIONAL_HEADER_KEYS["eligibility_bits"])
+    if not _is_int(bits) or bits not in ELIG_BITS:
+        raise QuantizeError(f"eligibility_bits = {_short(bits)}; expected one of {', '.join(map(str, ELIG_BITS))} "
+                            "(docs/fixed-point.md §2.1)")
     _check_info(f["info"], neuron)
 
 
@@ -220,6 +228,7 @@ class QuantizedModel:
     lr_shift: int = 10
     seed: int = fx_spec.XORSHIFT_DEFAULT_SEED
     info: dict = field(default_factory=dict)
+    eligibility_bits: int = 16     # storage of the hidden eligibilities: int16 or int8 (§2.1)
 
     # ---- the neuron model and derived sizes and tables
     @property
@@ -294,6 +303,8 @@ class QuantizedModel:
                 "scalars": {k: int(v) for k, v in sorted(self.scalars.items())},
                 "chunk": int(self.chunk), "learn": self.learn, "lr_mant": int(self.lr_mant),
                 "lr_shift": int(self.lr_shift), "seed": int(self.seed), "fa": FA, "fq": FQ, "feo": FEO}
+        if self.eligibility_bits != OPTIONAL_HEADER_KEYS["eligibility_bits"]:   # absent means 16: old files, old hashes
+            head["eligibility_bits"] = int(self.eligibility_bits)
         if with_info:
             head["info"] = self.info
         return head
@@ -302,7 +313,7 @@ class QuantizedModel:
         """The scalar fields (what the file's header holds besides its constants)."""
         return {name: getattr(self, name) for name in ("neuron", "n_in", "n_hidden", "n_out", "recurrent", "formats",
                                                        "scalars", "chunk", "learn", "lr_mant", "lr_shift", "seed",
-                                                       "info")}
+                                                       "info", "eligibility_bits")}
 
     def check(self) -> None:
         """Reject any field or array outside its type, shape and range (docs/fixed-point.md §2-§5): the file loader
@@ -381,7 +392,8 @@ class QuantizedModel:
                  recurrent=head["recurrent"], formats=dict(head["formats"]), w=arrays["w"], wo=arrays["wo"],
                  k={n: arrays[f"k_{n}"] for n in MODELS[head["neuron"]].fixed_consts}, scalars=dict(head["scalars"]),
                  kao=arrays["kao"], kbo=arrays["kbo"], chunk=head["chunk"], learn=head["learn"],
-                 lr_mant=head["lr_mant"], lr_shift=head["lr_shift"], seed=head["seed"], info=head["info"])
+                 lr_mant=head["lr_mant"], lr_shift=head["lr_shift"], seed=head["seed"], info=head["info"],
+                 eligibility_bits=head.get("eligibility_bits", OPTIONAL_HEADER_KEYS["eligibility_bits"]))
         try:
             qm.check()
         except QuantizeError as err:
@@ -499,7 +511,7 @@ def _parse_header(raw: bytes, path: str) -> dict:
     if not isinstance(head, dict):
         raise ModelFileError(f"{path}: the header is a JSON {type(head).__name__}, not an object")
     missing = [k for k in HEADER_KEYS if k not in head]
-    extra = sorted(k for k in head if k not in HEADER_KEYS)
+    extra = sorted(k for k in head if k not in HEADER_KEYS and k not in OPTIONAL_HEADER_KEYS)
     if missing or extra:
         raise ModelFileError(f"{path}: header keys do not match this format: "
                              + "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",

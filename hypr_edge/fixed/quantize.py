@@ -10,7 +10,7 @@ from ..neurons import make_neuron
 from . import spec as fx_spec
 from .emulator import Emulator
 from .qmodel import LEARN_MODES, QuantizedModel, QuantizeError
-from .spec import FA, to_q
+from .spec import ELIG_BITS, FA, elig_bounds, to_q
 
 __all__ = ["QuantizedModel", "QuantizeError", "quantize", "quantization_report", "float_vs_fixed", "lr_to_fixed"]
 
@@ -37,10 +37,15 @@ def lr_to_fixed(lr: float) -> tuple[int, int]:
 
 def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: np.ndarray | None = None,
              chunk: int = 16, learn: str = "all", lr: float = 2 ** -10, seed: int = fx_spec.XORSHIFT_DEFAULT_SEED,
-             fs: int | None = None, fe: int | None = None, headroom: float = 2.0) -> QuantizedModel:
+             fs: int | None = None, fe: int | None = None, headroom: float = 2.0,
+             eligibility_bits: int = 16) -> QuantizedModel:
     """Choose formats (§3), round every parameter, and calibrate the state and eligibility scales on `calib_x`
-    (float inputs (B, T, n_in); random sparse inputs in [0, 1] when None) by running the emulator itself."""
+    (float inputs (B, T, n_in); random sparse inputs in [0, 1] when None) by running the emulator itself.
+    eligibility_bits: storage of the hidden eligibilities, 16 or 8 (docs/fixed-point.md §2.1)."""
     spec.validate()
+    if eligibility_bits not in ELIG_BITS or isinstance(eligibility_bits, bool):
+        raise QuantizeError(f"eligibility bits {eligibility_bits!r}; expected one of "
+                            f"{', '.join(map(str, ELIG_BITS))}")
     if len(spec.layers) != 1:
         raise QuantizeError(f"the device runs one hidden layer; this network has {len(spec.layers)}")
     layer = spec.layers[0]
@@ -81,7 +86,7 @@ def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: n
     k_real, scalars_real = model.fixed_values(p)
     k = {name: to_q(k_real[name], FA) for name in model.fixed_consts}
 
-    def build(f_s: int, f_e: int) -> QuantizedModel:
+    def build(f_s: int, f_e: int, bits: int = eligibility_bits) -> QuantizedModel:
         scalars = {name: int(to_q(scalars_real[name], f_s if sc.fmt == "fs" else FA))
                    for name, sc in model.fixed_scalars.items()}
         fa_values = [*k.items(), *((n, scalars[n]) for n, sc in model.fixed_scalars.items() if sc.fmt == "fa")]
@@ -94,12 +99,14 @@ def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: n
                             w=np.clip(to_q(w_float, f_w), -32768, 32767), wo=np.clip(to_q(wo_float, f_wo), -32768, 32767),
                             k={n: v.copy() for n, v in k.items()}, scalars=scalars, kao=to_q(spec.alpha_out, FA),
                             kbo=to_q(1 - spec.alpha_out, FA), chunk=chunk, learn=learn, lr_mant=mant,
-                            lr_shift=shift, seed=seed,
+                            lr_shift=shift, seed=seed, eligibility_bits=bits,
                             info={**spec.info, "constants": {kk: float(v) for kk, v in const.items()}})
         qm.check()
         return qm
 
-    qm = build(f_s, 4 if fe is None else fe)   # the calibration runs the integer model itself (no third copy of f)
+    # the calibration runs the integer model itself (no third copy of f), with int16 eligibilities whatever the
+    # storage: the largest |e| it records is then the same for both widths, and only the range it must fit differs
+    qm = build(f_s, 4 if fe is None else fe, 16)
     xq = qm.quantize_inputs(calib_x[:64])
     labels = None
     if calib_y is not None:
@@ -112,14 +119,16 @@ def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: n
         if f_s2 < 8:
             raise QuantizeError(f"neuron states reach {smax:.4g} on the calibration data: beyond the Q.8 state range")
         if f_s2 != f_s:
-            qm, f_s = build(f_s2, qm.formats["fe"]), f_s2
+            qm, f_s = build(f_s2, qm.formats["fe"], 16), f_s2
     if fe is None:
         emu = Emulator(qm, batch=xq.shape[0], learn=True, stats=True)
         lab = labels if labels is not None else np.zeros(xq.shape[:2], dtype=np.int64)
         emu.run(xq, lab, keep=())
         emax = emu.stats["e_max"] / 2.0 ** qm.formats["fe"]
-        f_e = max(0, _frac_bits(max(emax, 2.0 ** -15) * headroom, 32767, 15))
+        f_e = max(0, _frac_bits(max(emax, 2.0 ** -15) * headroom, elig_bounds(eligibility_bits)[1], 15))
         qm = build(f_s, f_e)
+    elif qm.eligibility_bits != eligibility_bits:
+        qm = build(f_s, fe)
     qm.info["calibration"] = {"x_max": xmax, "state_max": smax, "steps": int(xq.shape[1]), "streams": int(xq.shape[0])}
     return qm
 
@@ -130,7 +139,7 @@ def quantization_report(spec: NetworkSpec, qm: QuantizedModel, x: np.ndarray | N
     f = qm.formats
     deq = qm.to_spec()
     lines = [f"formats: inputs Q.{f['fx']} int16, hidden weights Q.{f['fw']} int16, readout weights Q.{f['fwo']} "
-             f"int16, states Q.{f['fs']} int32, eligibilities Q.{f['fe']} int16, constants Q.{FA} int32"]
+             f"int16, states Q.{f['fs']} int32, eligibilities Q.{f['fe']} int{qm.eligibility_bits}, constants Q.{FA} int32"]
 
     def err(name, a, b):
         e = np.abs(np.asarray(a) - np.asarray(b))
@@ -193,6 +202,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr", type=positive_float, default=2 ** -10, help="on-device SGD learning rate (default 2^-10)")
     parser.add_argument("--seed", type=seed32, default=fx_spec.XORSHIFT_DEFAULT_SEED,
                         help="xorshift32 seed for stochastic rounding")
+    parser.add_argument("--eligibility-bits", type=int, choices=ELIG_BITS, default=16,
+                        help="storage of the hidden eligibilities on the device: 16 (default) or 8, which saves a "
+                             "byte per synapse and state entry (docs/fixed-point.md §2.1)")
 
 
 def run(args) -> int:
@@ -221,7 +233,8 @@ def run(args) -> int:
             raise CommandError(f"task {task} has {ds.n_inputs} inputs, the model {spec.n_inputs}")
         x, y = ds.x_train[:args.calib], ds.y_train[:args.calib]
     try:
-        qm = quantize(spec, calib_x=x, calib_y=y, chunk=args.chunk, learn=args.learn, lr=args.lr, seed=args.seed)
+        qm = quantize(spec, calib_x=x, calib_y=y, chunk=args.chunk, learn=args.learn, lr=args.lr, seed=args.seed,
+                      eligibility_bits=args.eligibility_bits)
     except QuantizeError as err:
         raise CommandError(str(err)) from None
     if x is None:   # report the expected error on the same kind of random sparse inputs the calibration used

@@ -21,6 +21,7 @@ G1_MAX = (1 << 38) - 1         # sum_t q x >> fx saturates here before the produ
 LUT_BITS = 8                   # 256 linear segments in every lookup table
 LUT_SIZE = (1 << LUT_BITS) + 1
 XORSHIFT_DEFAULT_SEED = 0x2545F491
+ELIG_BITS = (16, 8)            # storage of the hidden eligibilities (§2, §2.1): int16 (the default) or int8
 
 
 def rshift_round(v, s: int):
@@ -41,6 +42,13 @@ def sat_sym(v, m: int):
 
 def sat16(v):
     return sat(v, -32768, 32767)
+
+
+def elig_bounds(bits: int) -> tuple[int, int]:
+    """The range a hidden eligibility saturates to when stored in `bits` bits (§2.1): [-2^(b-1), 2^(b-1) - 1]."""
+    if bits not in ELIG_BITS:
+        raise ValueError(f"eligibility bits {bits!r}; expected one of {ELIG_BITS}")
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def sat32(v):
@@ -143,16 +151,51 @@ def _jump_columns(k: int) -> np.ndarray:
     return _JUMP_CACHE[k]
 
 
+_ROWS_CACHE: dict[int, np.ndarray] = {}
+_ROWS_BLOCK = 256
+
+
+def _jump_rows(k: int) -> np.ndarray:
+    """rows[j, i]: the (i+1)-th output (i = 0..k-1) of xorshift32 started from the unit state 1 << j, (32, k) uint32:
+    the transpose of _jump_columns, built in blocks of _ROWS_BLOCK steps so that the sequential part is short."""
+    if k not in _ROWS_CACHE:
+        R = min(k, _ROWS_BLOCK)
+        n_blocks = -(-k // R)
+        first = np.empty((R, 32), dtype=np.uint64)            # outputs 1..R of the unit states
+        s = np.uint64(1) << np.arange(32, dtype=np.uint64)
+        for i in range(R):
+            s = xorshift32(s)
+            first[i] = s
+        jump = first[-1]                                      # M^R e_j: column j of the map M^R
+        bit = np.arange(32, dtype=np.uint64)
+        starts = np.empty((n_blocks, 32), dtype=np.uint64)   # M^(aR) e_j
+        starts[0] = np.uint64(1) << bit
+        for a in range(1, n_blocks):                          # M^R applied: XOR of its columns at the set bits
+            on = ((starts[a - 1][:, None] >> bit) & np.uint64(1)).astype(bool)   # (32 states, 32 bits)
+            starts[a] = np.bitwise_xor.reduce(np.where(on, jump[None, :], np.uint64(0)), axis=1)
+        out = np.empty((R, n_blocks, 32), dtype=np.uint64)
+        s = starts
+        for i in range(R):                                    # all blocks advance together
+            s = xorshift32(s)
+            out[i] = s
+        rows = out.transpose(2, 1, 0).reshape(32, n_blocks * R)[:, :k]
+        _ROWS_CACHE.clear()
+        _ROWS_CACHE[k] = np.ascontiguousarray(rows, dtype=np.uint32)
+    return _ROWS_CACHE[k]
+
+
 def xorshift32_draws(state: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The next k outputs of each stream's generator, (B, k) uint64, and the new states (B,)."""
     state = np.asarray(state, dtype=np.uint64)
     if k == 0:
         return np.zeros((state.shape[0], 0), dtype=np.uint64), state
-    cols = _jump_columns(k)
+    rows = _jump_rows(k)
     bits = ((state[:, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)).astype(bool)   # (B, 32)
-    out = np.zeros((state.shape[0], k), dtype=np.uint64)
-    for j in range(32):   # XOR in the column of every set bit
-        out ^= np.where(bits[:, j:j + 1], cols[None, :, j], np.uint64(0))
+    out = np.zeros((state.shape[0], k), dtype=np.uint32)
+    for b in range(state.shape[0]):   # XOR of the rows of the set bits (xorshift32 is linear over GF(2))
+        for j in np.flatnonzero(bits[b]):
+            out[b] ^= rows[j]
+    out = out.astype(np.uint64)
     return out, out[:, -1].copy()
 
 

@@ -55,6 +55,9 @@ def spinnaker_files(qm: QuantizedModel, out: Path, cores: int | None = None, bud
     table), spin_keys.h (packets.py), the hand-written runtime and core code (firmware/spinnaker/) and the kernels
     (hypr/) that every image includes, into `out` (a new, empty folder). Only checked integers and names reach the
     templates (hypr_edge.codegen.render.check_context)."""
+    if qm.eligibility_bits != 16:   # its cores keep int16 eligibilities (firmware/spinnaker/spin_hidden.h)
+        raise QuantizeError(f"the SpiNNaker build stores int16 eligibilities; this model has int{qm.eligibility_bits} "
+                            "ones: quantize it with --eligibility-bits 16")
     p = plan(qm, cores, budget, readout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@
 #ifndef HYPR_NEURON_ADLIF_H
 #define HYPR_NEURON_ADLIF_H
 
+#define G_ZERO (1u << 1)   /* g[1] = 0 (h does not depend on w) */
+
 static inline int64_t h_of(const int32_t *sn) { return (int64_t)sn[0] - TH; }
 static inline int32_t input_gain(int n) { return K_KC[n]; }
 static void neuron_step(int n, int32_t *sn, int zp, int64_t cur)

@@ -5,40 +5,51 @@
 #ifndef HYPR_NEURON_BRF_H
 #define HYPR_NEURON_BRF_H
 
+#define A_ZERO (1u << 7)   /* A[2][1] = 0 (r does not depend on v) */
+#define G_ZERO (1u << 1)   /* g[1] = 0 (h does not depend on v) */
+
 static inline int64_t h_of(const int32_t *sn) { return (int64_t)sn[0] - TH - sn[2]; }
 static inline int32_t input_gain(int n) { return K_KC[n]; }
-/* q = gamma r + z_{t-1} (Q.FS) and delta*beta = kb - delta q (Q.FA) */
-static inline void brf_q_beta(int n, const int32_t *sn, int64_t zp, int64_t *q, int64_t *kbeta)
+/* q = gamma r + z_{t-1} (Q.FS) and delta*beta = kb - delta q (Q.FA), in 32-bit where the spec's ranges allow
+ * (docs/firmware.md, "Exact shortcuts"): sat32(rshift_round(x, FA) + z 2^FS) = round_sat32(x + z 2^(FS+FA), FA),
+ * since a multiple of 2^FA added before the shift adds its quotient exactly; with |kb| <= A_MAX,
+ * sat_sym(kb - r, A_MAX) = sat_sym(kb - sat_sym(r, 2^30), A_MAX) for any r (past 2^30 both saturate alike) */
+#define BRF_CLAMP ((int32_t)1 << 30)
+static inline void brf_q_beta(int n, const int32_t *sn, int zp, int32_t *q, int32_t *kbeta)
 {
-    *q = sat32(rshift_round(KG * sn[2], FA) + (zp << FS));
-    *kbeta = sat_sym(K_KB[n] - rshift_round(mul32(K_KC[n], (int32_t)*q), FS), A_MAX);
+    *q = round_sat32(mul32((int32_t)KG, sn[2]) + (int64_t)zp * ((int64_t)1 << (FS + FA)), FA);
+    *kbeta = sat_sym32(K_KB[n] - round_sat_sym(mul32(K_KC[n], *q), FS, BRF_CLAMP), A_MAX);
 }
-static void neuron_step(int n, int32_t *sn, int zp, int64_t cur)
+/* u + rshift_round(x, FA) saturated = round_sat32(x + u 2^FA, FA), likewise for v */
+static inline void neuron_step(int n, int32_t *sn, int zp, int64_t cur)
 {
-    int64_t u = sn[0], v = sn[1], q, kbeta;
+    const int32_t u = sn[0], v = sn[1];
+    int32_t q, kbeta;
     brf_q_beta(n, sn, zp, &q, &kbeta);
-    sn[0] = (int32_t)sat32(u + rshift_round(mul32((int32_t)kbeta, sn[0]) - mul32(K_KW[n], sn[1])
-                                            + mul32(K_KC[n], (int32_t)cur), FA));
-    sn[1] = (int32_t)sat32(v + rshift_round(mul32(K_KW[n], (int32_t)u) + mul32((int32_t)kbeta, (int32_t)v), FA));
-    sn[2] = (int32_t)q;
+    sn[0] = round_sat32(mul32(kbeta, u) - mul32(K_KW[n], v) + mul32(K_KC[n], (int32_t)cur)
+                       + (int64_t)u * ((int64_t)1 << FA), FA);
+    sn[1] = round_sat32(mul32(K_KW[n], u) + mul32(kbeta, v) + (int64_t)v * ((int64_t)1 << FA), FA);
+    sn[2] = q;
 }
+/* A from the spec's formulas in 32-bit: |2^FA + kbeta| <= 2^28 + 2^24 and |kw| <= 2^24, so a - sat_sym(r, 2^30)
+ * fits int32 and saturates to A_MAX as a - r does; sat_sym(-x, m) = -sat_sym(x, m); psi and dqr are int32 */
 static inline void jacobian_at(int n, const int32_t *sn, int64_t hp, int64_t psi, int32_t *A)
 {
-    int64_t q, kbeta, du, dv, dqr;
-    const int64_t one = (int64_t)1 << FA;
+    int32_t q, kbeta, one_kb, du, dv;
+    const int32_t ps = (int32_t)psi, dqr = (int32_t)(KG - psi);
     brf_q_beta(n, sn, hp > 0, &q, &kbeta);
-    du = sat_sym(rshift_round((int64_t)K_KC[n] * sn[0], FS), A_MAX);
-    dv = sat_sym(rshift_round((int64_t)K_KC[n] * sn[1], FS), A_MAX);
-    dqr = KG - psi;
-    A[0] = (int32_t)sat_sym(one + kbeta - rshift_round(mul32((int32_t)du, (int32_t)psi), FA), A_MAX);
-    A[1] = (int32_t)sat_sym(-(int64_t)K_KW[n], A_MAX);
-    A[2] = (int32_t)sat_sym(-rshift_round(mul32((int32_t)du, (int32_t)dqr), FA), A_MAX);
-    A[3] = (int32_t)sat_sym(K_KW[n] - rshift_round(mul32((int32_t)dv, (int32_t)psi), FA), A_MAX);
-    A[4] = (int32_t)sat_sym(one + kbeta, A_MAX);
-    A[5] = (int32_t)sat_sym(-rshift_round(mul32((int32_t)dv, (int32_t)dqr), FA), A_MAX);
-    A[6] = (int32_t)sat_sym(psi, A_MAX);
+    one_kb = ((int32_t)1 << FA) + kbeta;
+    du = round_sat_sym(mul32(K_KC[n], sn[0]), FS, A_MAX);
+    dv = round_sat_sym(mul32(K_KC[n], sn[1]), FS, A_MAX);
+    A[0] = sat_sym32(one_kb - round_sat_sym(mul32(du, ps), FA, BRF_CLAMP), A_MAX);
+    A[1] = sat_sym32(-K_KW[n], A_MAX);
+    A[2] = -round_sat_sym(mul32(du, dqr), FA, A_MAX);
+    A[3] = sat_sym32(K_KW[n] - round_sat_sym(mul32(dv, ps), FA, BRF_CLAMP), A_MAX);
+    A[4] = sat_sym32(one_kb, A_MAX);
+    A[5] = -round_sat_sym(mul32(dv, dqr), FA, A_MAX);
+    A[6] = sat_sym32(ps, A_MAX);
     A[7] = 0;
-    A[8] = (int32_t)sat_sym(dqr, A_MAX);
+    A[8] = (int32_t)sat_sym(KG - psi, A_MAX);
 }
 static inline void g_at(int64_t psi, int32_t *g)
 {

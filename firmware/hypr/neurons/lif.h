@@ -12,6 +12,8 @@
  *                                                                 psi = psi(hp) (Q.FA) given by the caller
  *             static inline void g_at(int64_t psi, int32_t *g)    g = dz/ds = psi dh/ds (D entries, Q.FA)
  *             static inline int32_t input_gain(int n)             ds_t[0]/dI_t (Q.FA): I enters state 0 only
+ *   may define A_ZERO (bit j D + k), G_ZERO (bit k): the entries A[j][k], g[k] that are 0 for every state (off the
+ *             diagonal of A); the backward pass (hypr_backward.h) skips their products
  *   may use   K_<NAME>[n]: the per-neuron int32 tables of the registry's constants (n = the core's local index);
  *             <NAME>: the registry's model-wide scalars (int64 constants); FA, FS, A_MAX (hypr_spec.h, the model's
  *             config); the primitives of hypr_fixed.h. Helpers of its own are static and prefixed with <name>_.

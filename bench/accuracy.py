@@ -6,7 +6,7 @@ The neuron models come from the registry (hypr_edge.neurons.MODELS). Every (task
 with HYPR from the same initial network and data order, with the training defaults of hypr_edge.train.TrainConfig
 and the per-task budget in BUDGET; runs go to --jobs worker processes, one torch thread each. Results are merged into
 --results as they come, so the bench can be run piecewise (--tasks, --models, --seeds); --report prints the table
-of what is stored for the selection without training. Also printed per (task, model): the cosine between the HYPR
+of what is stored for the selection without training; runs already stored are not trained again (--rerun). Also printed per (task, model): the cosine between the HYPR
 and BPTT gradients of the hidden layers' parameters (one vector; the readout's gradient is exact in both) on 64
 training sequences, at initialisation and after BPTT training, averaged over the seeds. FSDD runs when its
 recordings are at --fsdd (default ../shared/data/fsdd) and is skipped with a note otherwise.
@@ -147,6 +147,7 @@ def main() -> None:
     ap.add_argument("--fsdd", default=str(ROOT.parent / "shared" / "data" / "fsdd"), help="FSDD recordings")
     ap.add_argument("--results", default=str(ROOT / "runs" / "bench-accuracy.json"), help="results file (merged)")
     ap.add_argument("--report", action="store_true", help="print the stored results, train nothing")
+    ap.add_argument("--rerun", action="store_true", help="train again the runs already in --results")
     var = ap.add_argument_group("variants (one change from the defaults, for the analysis)")
     var.add_argument("--no-recurrent", action="store_true", help="feed-forward hidden layer")
     var.add_argument("--alpha-out", type=float, help="readout decay (0: memoryless)")
@@ -175,6 +176,10 @@ def main() -> None:
         jobs = [{"task": t, "model": m, "method": meth, "seed": s, "variant": variant,
                  "data": args.fsdd if t == "fsdd" else None}
                 for t in tasks for m in models for s in seeds for meth in ("bptt", "hypr")]
+        done = [j for j in jobs if key(j) in results]
+        if done and not args.rerun:  # runs are deterministic: a stored result is what the run would give again
+            print(f"{len(done)} of {len(jobs)} runs already in {path}: kept (--rerun trains them again)")
+            jobs = [j for j in jobs if key(j) not in results]
         path.parent.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(args.jobs) as pool:
             futures = [pool.submit(one, job) for job in jobs]

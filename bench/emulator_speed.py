@@ -58,7 +58,8 @@ def emulator_steps_per_s(qm, x, y, learn: bool, repeats: int = 3) -> float:
 def size_rows(size: tuple[int, int, int], steps: int, workdir: Path):
     n_in, hidden, n_out = size
     rng = np.random.default_rng(0)
-    for name, lam, batch in (("learn  lambda=8 ", 8, 1), ("learn  lambda=32", 32, 1), (f"infer  batch={BATCH}", 8, BATCH)):
+    workloads = (("learn  lambda=8 ", 8, 1), ("learn  lambda=32", 32, 1), (f"infer  batch={BATCH}", 8, BATCH))
+    for name, lam, batch in workloads:
         qm = random_qmodel(np.random.default_rng(1), "brf", n_in, hidden, n_out, True, lam, "all")
         T = steps if batch == 1 else max(2 * lam, steps // 4)
         x = qm.quantize_inputs((rng.random((batch, T, n_in)) < 0.2).astype(float))

@@ -70,6 +70,37 @@ def test_integer_primitives(run_c):
     _check(run_c, cases)
 
 
+
+def test_narrow_primitives(run_c):
+    """The 32-bit shortcuts of the kernels against the spec's functions they stand for: add64_32 = acc + v,
+    shift_sat32 = sat32(v >> s), round_sat32 = sat32(rshift_round(v, s)), sat_sym32 = sat_sym(v, m),
+    round_sat_sym = sat_sym(rshift_round(v, s), m); at the saturation bounds, on both sides of them, for negative
+    values and at rounding ties (v = (2k + 1) 2^(s-1))."""
+    rng = np.random.default_rng(4)
+    i32 = (-(1 << 31), -(1 << 31) + 1, -1, 0, 1, (1 << 31) - 2, (1 << 31) - 1)
+    cases = [("add64_32", (acc, v), acc + v)
+             for acc in (0, -1, 1 << 40, -(1 << 40) - 5, (1 << 62), -(1 << 62), (1 << 32) - 1, -(1 << 32)) for v in i32]
+    for s in (1, 2, 5, 23, 24, 30, 31):
+        # with their neighbours: v >> s at the int32 bounds, then rshift_round(v, s) there
+        edges = [(1 << 31) << s, -(1 << 31) << s, ((1 << 31) << s) - (1 << (s - 1)), (-(1 << 31) << s) - (1 << (s - 1))]
+        ties = [((2 * k + 1) << (s - 1)) for k in (0, 1, -1, -2, 1000, -1001)]
+        rand = [int(v) for v in rng.integers(-(1 << 62), 1 << 62, 8)] + [int(v) >> 20 for v in rng.integers(
+            -(1 << 62), 1 << 62, 8)]
+        for base in [0, 1, -1, *edges, *ties, *rand]:
+            for v in (base - 1, base, base + 1):
+                cases.append(("shift_sat32", (v, s), fs.sat32(v >> s)))
+                cases.append(("round_sat32", (v, s), fs.sat32(fs.rshift_round(v, s))))
+                for m in (0, 1, 40000, (1 << 28) - 1, (1 << 31) - 1):
+                    cases.append(("round_sat_sym", (v, s, m), fs.sat_sym(fs.rshift_round(v, s), m)))
+    for v in (-(1 << 40), 0, 1 << 40, (1 << 31) - 1, -(1 << 31), 7, -7):     # s = 0: sat32 alone
+        cases.append(("round_sat32", (v, 0), fs.sat32(v)))
+        cases.append(("round_sat_sym", (v, 0, 5), fs.sat_sym(v, 5)))
+    for m in (0, 1, 5, 40000, (1 << 28) - 1, (1 << 31) - 1):
+        for v in {*i32, m, m + 1, m - 1, -m, -m - 1, -m + 1, *(int(x) for x in rng.integers(-(1 << 31), 1 << 31, 4))}:
+            if -(1 << 31) <= v < 1 << 31:
+                cases.append(("sat_sym32", (v, m), fs.sat_sym(v, m)))
+    _check(run_c, cases)
+
 def test_stochastic_shift(run_c):
     rng = np.random.default_rng(1)
     cases = []
@@ -79,6 +110,29 @@ def test_stochastic_shift(run_c):
                 cases.append(("stochastic_shift", (v, r, s), int(fs.stochastic_shift(v, np.uint64(r), s))))
     _check(run_c, cases)
 
+
+
+def test_row_update_helpers(run_c):
+    """hypr_row_update.h's 32-bit steps of the synapse update (docs/firmware.md, "Exact shortcuts"), against the
+    spec: the new eligibility's input term is sat_sym(rshift_round(v, s), 2^30) (its one-test path for 2 <= s <= 31,
+    the plain one elsewhere); the SGD step is sat16(w - stochastic_shift(v, r, s)) (32-bit for s >= 32)."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for s in (0, 1, 2, 3, 9, 10, 23, 31, 32, 40):
+        bound = 1 << min(30 + s, 56)   # 2^(30+s): the term's saturation bound (sums b < 2^56); ties at (2k+1) 2^(s-1)
+        values = [0, 1, -1, bound, -bound, bound - (1 << max(s - 1, 0)), -bound - (1 << max(s - 1, 0)),
+                  *(((2 * k + 1) << max(s - 1, 0)) for k in (0, -1, 5, -6)), (1 << 54) - 1, -(1 << 54),
+                  *(int(v) >> int(rng.integers(0, 30)) for v in rng.integers(-(1 << 54), 1 << 54, 6))]
+        for base in values:
+            for v in (base - 1, base, base + 1):
+                cases.append(("elig_input_term", (v, s), fs.sat_sym(fs.rshift_round(v, s), 1 << 30)))
+    g_lr = (fs.G_MAX * ((1 << 15) - 1))   # |G lr_mant| at its largest (§5)
+    for s in (0, 1, 25, 31, 32, 33, 47, 61):
+        for w in (-32768, -1, 0, 32767):
+            for v in (0, 1, -1, 12345 << 20, -(12345 << 20), g_lr, -g_lr, *map(int, rng.integers(-g_lr, g_lr, 3))):
+                for r in (0, 0xFFFFFFFF, int(rng.integers(0, 1 << 32))):
+                    cases.append(("sgd_step", (w, v, r, s), fs.sat16(w - int(fs.stochastic_shift(v, np.uint64(r), s)))))
+    _check(run_c, cases)
 
 def test_xorshift32_sequence(run_c):
     for seed in (fs.XORSHIFT_DEFAULT_SEED, 1, 0xFFFFFFFF):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,16 +27,15 @@ import pytest
 
 from hypr_edge.checkpoint import Checkpoint, CheckpointError
 from hypr_edge.cli import main
-from hypr_edge.codegen.render import render_library
 from hypr_edge.fixed import learning_state as LS
 from hypr_edge.fixed.emulator import Emulator
 from hypr_edge.fixed.random_models import random_qmodel
 from hypr_edge.harvest import harvest
 from hypr_edge.neurons import NEURONS
+from state_harness import build as build_harness, run_script
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HAVE_QEMU = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
-CFLAGS = ["-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover"]
 T, LOSS = 30, 12           # short sequences; the label on the last 12 steps
 
 
@@ -117,20 +115,6 @@ def test_emulator_state_of_one_stream_and_refusals():
 # ---------------------------------------------------------------------------------------------- C library
 
 
-def harness(qm, d: Path) -> Path:
-    render_library(qm, d)
-    exe = d / "state_harness"
-    subprocess.run(["gcc", *CFLAGS, f"-I{d}", "-o", str(exe), str(d / "hypr_model.c"),
-                    str(FIXTURES / "state_harness.c")], check=True)
-    return exe
-
-
-def run_script(exe: Path, script: bytes, d: Path) -> bytes:
-    (d / "script").write_bytes(b"HYS1" + script)
-    subprocess.run([str(exe), str(d / "script"), str(d / "out")], check=True)
-    return (d / "out").read_bytes()
-
-
 def learn_ops(x, lab, seqs, start=0, stop=T) -> bytes:
     """The harness operations of `emulate` (hypr_reset_state is hypr_init's second half: not scripted, so the
     sequences here run back to back: the C and the emulator see the same steps either way)."""
@@ -161,7 +145,7 @@ def emulate_ops(emu, x, lab, seqs, start=0, stop=T):
 def test_c_image_equals_emulator_and_resumes(neuron, learn, chunk, tmp_path):
     qm = model(neuron, learn, chunk)
     x, lab = data(qm, 4)
-    exe = harness(qm, tmp_path)
+    exe = build_harness(qm, tmp_path)
     n = LS.image_size(qm)
     emu = Emulator(qm, learn=True)
     emulate_ops(emu, x, lab, range(3), stop=13)     # mid-chunk
@@ -206,6 +190,60 @@ def test_c_image_equals_emulator_and_resumes(neuron, learn, chunk, tmp_path):
         assert r[15 + k:] == b"O" + init                                            # back at hypr_init
         with pytest.raises(LS.StateError):
             LS.unpack(qm, img)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("neuron,eligibility_bits", [("brf", 16), ("alif", 8), ("lif", 16)])
+def test_other_state_loaded_mid_chunk_c_equals_emulator(neuron, eligibility_bits, tmp_path):
+    """A state whose weights and neuron states differ from the running ones, loaded in the middle of a chunk: the
+    chunk's update replays from that state's s_0 and buffers with its weights (docs/fixed-point.md §9.2), so the
+    forward states the emulator kept before the load must not be used; C and emulator end with the same image."""
+    qm = model(neuron, "all", 8)
+    qm.eligibility_bits = eligibility_bits
+    x, lab = data(qm, 4)
+    exe = build_harness(qm, tmp_path)
+    n = LS.image_size(qm)
+    emu = Emulator(qm, learn=True)
+    emulate_ops(emu, x, lab, range(3), stop=13)     # 13 = 8 + 5: five steps into the second chunk
+    other = emu.state()
+    rng = np.random.default_rng(5)
+    other["w"] = np.clip(other["w"] + rng.integers(-300, 301, other["w"].shape), -32768, 32767).astype(other["w"].dtype)
+    other["s0"] = (other["s0"] // 2).astype(other["s0"].dtype)
+    image = LS.pack(qm, other)
+    emu.load_state(image)
+    emulate_ops(emu, x, lab, range(2, 4), start=13)
+    end = LS.pack(qm, emu.state())
+    script = (learn_ops(x, lab, range(3), stop=13) + b"P" + struct.pack("<I", n) + image
+              + learn_ops(x, lab, range(2, 4), start=13) + b"O")
+    out = run_script(exe, script, tmp_path)
+    assert out[:5] == b"P" + struct.pack("<i", 0)
+    assert out[5:] == b"O" + end
+    # the load mattered: the same steps without it end elsewhere
+    plain = Emulator(qm, learn=True)
+    emulate_ops(plain, x, lab, range(4))
+    assert LS.pack(qm, plain.state()) != end
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("neuron", ["brf", "adlif"])
+def test_inference_steps_inside_a_learning_chunk_c_equals_emulator(neuron, tmp_path):
+    """Inference steps (hypr_step) between the learning steps of one chunk move the neuron states, so the states
+    the emulator's forward steps recorded are not the chunk's replay (from s_0 and the buffers, §9.2): C and
+    emulator must still end with the same image."""
+    qm = model(neuron, "all", 8)
+    x, lab = data(qm, 2)
+    exe = build_harness(qm, tmp_path)
+    emu = Emulator(qm, learn=True)
+    script = b""
+    for t in range(T):
+        if t % 8 == 3:   # one inference step in every chunk, before its fourth learning step
+            emu.step(x[1, t][None].astype(np.int64))
+            script += b"I" + x[1, t].tobytes()
+        emu.learn_step(x[0, t][None].astype(np.int64), lab[0, t:t + 1])
+        script += b"L" + x[0, t].tobytes() + struct.pack("<i", int(lab[0, t]))
+    emu.end_chunk()
+    out = run_script(exe, script + b"E" + b"O", tmp_path)
+    assert out == b"O" + LS.pack(qm, emu.state())
 
 
 # ---------------------------------------------------------------------------------------------- files

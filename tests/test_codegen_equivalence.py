@@ -70,3 +70,31 @@ def test_emulator_equals_c_long_chunks(neuron, chunk, n_hidden, extreme, seed):
     assert all(r["spikes"].any() for r in e_res), "no spikes: the spike columns would not be exercised"
     bad = compare(c_res, e_res)
     assert bad is None, f"{neuron} chunk={chunk}: {bad}"
+
+
+# the single core's chunk update keeps two per-chunk tables on the stack only where each fits 512 words (2 KiB):
+# every step's eps' (LAM * C words) and the chunk's spikes by step (LAM * ceil(N / 32) words); past that it takes the
+# older paths (eps' per row, the replay's recurrent current one presynaptic neuron at a time). The limits, as the C
+# states them:
+STACK_TABLES = ("#define EPS_S_ON_STACK (LAM * C <= 512)", "#define ZT_ON_STACK (HYPR_RECURRENT && LAM * ZTW <= 512)")
+
+
+@pytest.mark.parametrize("neuron,seed", [("brf", 4), ("lif", 5), ("alif", 6)])
+def test_emulator_equals_c_without_stack_tables(neuron, seed):
+    """A size whose chunk exceeds both tables (4-250-8, chunk 70: 560 words each), learning all weights, so that the
+    update takes the fallback paths."""
+    from hypr_edge.codegen.render import kernel_dir
+    update_c = (kernel_dir() / "hypr_update.h").read_text()
+    assert all(line in update_c for line in STACK_TABLES), "the stack tables' limits changed: update this test"
+    n_in, n_hidden, n_out, chunk = 4, 250, 8, 70
+    assert chunk * n_out > 512 and chunk * -(-n_hidden // 32) > 512
+    rng = np.random.default_rng(seed)
+    qm = random_qmodel(rng, neuron, n_in, n_hidden, n_out, True, chunk, "all")
+    streams = random_streams(rng, qm, 1, chunk + 9, True, False)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(qm, tmp, "host")
+        c_res = run_c(build_host(tmp), qm, streams, tmp)
+    e_res = run_emulator(qm, streams)
+    assert e_res[0]["spikes"][:chunk].any(), "no spikes in the first chunk: the replay's fallback would not run"
+    bad = compare(c_res, e_res)
+    assert bad is None, f"{neuron}: {bad}"

@@ -14,7 +14,6 @@ import json
 import shutil
 import struct
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,9 +28,8 @@ from hypr_edge.fixed.qmodel import ModelFileError, QuantizedModel
 from hypr_edge.fixed.quantize import quantize
 from hypr_edge.fixed.random_models import random_qmodel, random_spec, random_streams
 from hypr_edge.neurons import MODELS
+from state_harness import build as build_harness, run_script
 
-FIXTURES = Path(__file__).parent / "fixtures"
-CFLAGS = ["-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover"]
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
@@ -115,14 +113,6 @@ def test_cli_quantize_eligibility_bits(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- emulator = C
 
 
-def state_harness(qm, d: Path) -> Path:
-    render_library(qm, d)
-    exe = d / "state_harness"
-    subprocess.run(["gcc", *CFLAGS, f"-I{d}", "-o", str(exe), str(d / "hypr_model.c"),
-                    str(FIXTURES / "state_harness.c")], check=True)
-    return exe
-
-
 @needs_gcc
 @pytest.mark.parametrize("extreme", [False, True], ids=["calibrated", "saturating"])
 @pytest.mark.parametrize("neuron", list(MODELS))
@@ -132,10 +122,7 @@ def test_emulator_equals_c_on_the_whole_state_after_every_step(neuron, extreme, 
     x, labels = stream.x.astype(np.int16), stream.labels
     # the C: after every learning step (and after the last partial chunk) its learning-state image
     ops = b"".join(b"L" + x[t].tobytes() + struct.pack("<i", int(labels[t])) + b"O" for t in range(len(x)))
-    (tmp_path / "script").write_bytes(b"HYS1" + ops + b"E" + b"O")
-    exe = state_harness(qm, tmp_path)
-    subprocess.run([str(exe), str(tmp_path / "script"), str(tmp_path / "out")], check=True)
-    out = (tmp_path / "out").read_bytes()
+    out = run_script(build_harness(qm, tmp_path), ops + b"E" + b"O", tmp_path)
     emu = Emulator(qm, learn=True, stats=True)
     size = LS.image_size(qm)
     images = []

@@ -156,7 +156,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
 {
     int16_t *wr = &w[i * M];
     elig_t *er = &e[i * M * D];
-    const int64_t c0 = input_gain(i);
+    const int32_t c0 = input_gain(i);
     int64_t b[D];
     int j, wi;
     for (j = 0; j < HYPR_N_IN; j++) {

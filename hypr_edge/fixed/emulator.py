@@ -9,8 +9,8 @@ import numpy as np
 
 from ..neurons.base import FixedConstants
 from .qmodel import QuantizedModel
-from .spec import (A_MAX, FA, I32_MAX, FEO, G1_MAX, G_MAX, elig_bounds, psi_eval, rshift_round, sat, sat16, sat32, sat_sym,
-                   softmax_eps, stochastic_shift, xorshift32_draws, align)
+from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, I32_MAX, elig_bounds, psi_eval, rshift_round, sat16, sat32,
+                   sat_sym, softmax_eps, stochastic_shift, xorshift32_draws, align)
 
 I64 = np.int64
 U32_MAX = 0xFFFFFFFF
@@ -41,9 +41,14 @@ def _at_times(A, q):
     return np.matmul(q[..., None, :], A)[..., 0, :]
 
 
+def _sat_in_place(v, lo: int, hi: int):
+    """sat on a fresh array, in place (np.clip costs more per call)."""
+    np.maximum(v, lo, out=v)
+    return np.minimum(v, hi, out=v)
+
+
 def _sat32_in_place(v):
-    """sat32 on a fresh array, in place."""
-    return np.clip(v, -(1 << 31), I32_MAX, out=v)
+    return _sat_in_place(v, -(1 << 31), I32_MAX)
 
 
 def _round_in_place(v, s: int):
@@ -137,14 +142,21 @@ class Emulator:
     # §8.2 one step ---------------------------------------------------------------------------------------
     def xa(self, x):
         """Presynaptic column vector [x_t, 1, z_{t-1}] in Q.fx (§3.1)."""
-        one = 1 << self.fx
-        cols = [np.asarray(x, I64), np.full((self.B, 1), one, I64)]
+        one, n_in = 1 << self.fx, self.qm.n_in
+        xa = np.empty((self.B, self.qm.m), I64)
+        xa[:, :n_in] = x
+        xa[:, n_in] = one
         if self.qm.recurrent:
-            cols.append(self.z * one)
-        return np.concatenate(cols, axis=1)
+            np.multiply(self.z, one, out=xa[:, n_in + 1:])
+        return xa
 
     def step(self, x):
         """hypr_step: I_t, neuron update, spikes, readout. x: (B, n_in) int16 values in Q.fx."""
+        if self.pos:      # an inference step inside a learning chunk: the chunk update replays, as the C does
+            self._recorded = -1
+        return self._step(x)
+
+    def _step(self, x):
         xa = self.xa(x)
         acc = self._synaptic_sum(xa)                                        # Q.(fw+fx), |.| < 2^46
         cur = sat32(align(acc, self.fw + self.fx, self.fs))
@@ -175,7 +187,7 @@ class Emulator:
             if self.learn_hidden:
                 self.buf_s[:, 0] = self.s
                 self._recorded = 0
-        self.step(x)
+        self._step(x)
         if self.learn_hidden and self._recorded == t:
             self.buf_s[:, t + 1] = self.s
             self._recorded = t + 1
@@ -244,9 +256,9 @@ class Emulator:
             qo[:, t] = q
         wso, Po = self._readout_phi(n)
         q0o = sat32(rshift_round(self.kao * q, FA))[..., None]
-        grads["readout"] = self._apply(self.wo, self.eo[:, :, None, :], zo, 0, FEO, qo, q0o, np.broadcast_to(Po, (B, *Po.shape)),
-                                       np.broadcast_to(wso, (B, *wso.shape)), self.kbo, draws[:, draws_h:],
-                                       qm.shifts()["readout"])
+        grads["readout"] = self._apply(self.wo, self.eo[:, :, None, :], zo, 0, FEO, qo, q0o,
+                                       np.broadcast_to(Po, (B, *Po.shape)), np.broadcast_to(wso, (B, *wso.shape)),
+                                       self.kbo, draws[:, draws_h:], qm.shifts()["readout"])
         self.pos = 0
         self.updates += 1
         self._recorded = 0
@@ -285,9 +297,9 @@ class Emulator:
         return np.stack(out, 1)
 
     def _apply(self, w, eT, xa, fxa, fe, qs, q0, P, ws, c0, draws, shift, e_bits=16):
-        """§9.5-9.7 (C: per row, one synapse at a time): gradient G from the chunk and e_0, SGD step with stochastic rounding,
-        eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t, saturated to e_bits (§2.1: 16, or 8 for int8 hidden
-        eligibilities). eT: the eligibilities as (B, N, d, M) (synapse index last). Updates w and eT in place;
+        """§9.5-9.7 (C: per row, one synapse at a time): gradient G from the chunk and e_0, SGD step with stochastic
+        rounding, eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t, saturated to e_bits (§2.1: 16, or 8 for
+        int8 hidden eligibilities). eT: the eligibilities as (B, N, d, M) (synapse index last). Updates w and eT in place;
         returns G. Whole-array integer products (matmul): every sum is exact (the spec's bounds keep it inside
         int64) and each rounding is applied to the same sum as in the C. Presynaptic columns that are zero at every
         step (no input, no spike) add nothing to either sum, and a rounded 0 is 0: only the others are multiplied."""
@@ -312,7 +324,7 @@ class Emulator:
             carry += fresh
         if self.stats is not None and fe == self.fe and w is self.w:
             self.stats["e_max"] = max(self.stats["e_max"], int(np.abs(carry).max(initial=0)))
-        np.clip(carry, *elig_bounds(e_bits), out=carry)
+        _sat_in_place(carry, *elig_bounds(e_bits))
         eT[...] = carry
         step = stochastic_shift(G * self.qm.lr_mant, draws.reshape(G.shape), shift)
         w[...] = sat16(w - step)

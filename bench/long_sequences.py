@@ -13,9 +13,9 @@ Usage: nice -n 10 python bench/long_sequences.py [--lengths 1000,4000,10000] [--
    measured before, would exceed --cap-gb. Every BPTT process also runs under an address-space limit
    (RLIMIT_DATA) of cap + 1 GB, so a wrong estimate fails with an allocation error instead of exhausting the machine.
 Every run has glibc's mmap threshold fixed at 64 KiB (MALLOC_MMAP_THRESHOLD_): by default glibc raises it each time
-a large block is freed, after which the chunks' freed buffers stay in the heap and the resident set creeps up with
-the number of chunks (+1.1 MB from T = 1,000 to 10,000 at 32 hidden), which is the allocator's policy, not memory
-the method holds; --default-malloc measures without it.
+a large block is freed, after which the chunks' freed buffers stay in the heap and the resident set holds some of
+the allocator's free memory too, by an amount that varies from run to run (the allocator's policy, not memory the
+method holds); --default-malloc measures without the fixed threshold.
 """
 from __future__ import annotations
 

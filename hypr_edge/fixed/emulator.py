@@ -36,6 +36,24 @@ def stream_seed(model_seed: int, k: int) -> int:
     return (int(model_seed) + int(k)) & U32_MAX
 
 
+EXACT_F64 = 2 ** 53   # every integer below it is a float64: sums of such integers are exact in any order
+
+
+def _exact_matmul(a, b, max_a: int | None = None, max_b: int | None = None):
+    """a @ b of integer arrays with the exact integer result. In float64 (BLAS, many times faster than NumPy's int64
+    product) when no partial sum can reach 2^53: with |a| <= max_a, |b| <= max_b (measured if not given) and K
+    terms, every partial sum is an integer of magnitude <= K max_a max_b, so each float64 addition (and FMA) is
+    exact, whatever order or blocking BLAS uses; else in int64."""
+    k = a.shape[-1]
+    if max_a is None:
+        max_a = int(np.abs(a).max(initial=0))
+    if max_b is None:
+        max_b = int(np.abs(b).max(initial=0))
+    if k * max_a * max_b < EXACT_F64:
+        return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(I64)
+    return np.matmul(a, b)
+
+
 def _at_times(A, q):
     """A^T q per neuron: (..., d, d), (..., d) -> (..., d), sum_j A[j, i] q[j] (exact integer sums)."""
     return np.matmul(q[..., None, :], A)[..., 0, :]
@@ -173,9 +191,10 @@ class Emulator:
         if self._w_rows is None:
             return np.matmul(self.w, xa[..., None])[..., 0]
         cols = np.flatnonzero(xa.any(axis=0))
+        # int16 weights and presynaptic values (Q.fx inputs, 2^fx for the bias and spikes): |products| <= 2^30
         if len(cols) < 0.8 * xa.shape[1]:
-            return np.matmul(xa[:, cols], self._w_rows[cols])
-        return np.matmul(xa, self._w_rows)
+            return _exact_matmul(xa[:, cols], self._w_rows[cols], 1 << 15, 1 << 15)
+        return _exact_matmul(xa, self._w_rows, 1 << 15, 1 << 15)
 
     def learn_step(self, x, labels):
         """hypr_learn_step: a step, then buffer what the chunk update needs (§9.1); update at the chunk end."""
@@ -307,7 +326,7 @@ class Emulator:
         cols = np.flatnonzero(xa.any(axis=(0, 1)))
         sparse = len(cols) < 0.8 * xa.shape[2]
         xs = xa[:, :, cols] if sparse else xa
-        g1 = sat_sym(rshift_round(np.matmul(qs.transpose(0, 2, 1), xs), fxa), G1_MAX)  # sum_t q_t xa_t
+        g1 = sat_sym(rshift_round(_exact_matmul(qs.transpose(0, 2, 1), xs), fxa), G1_MAX)  # sum_t q_t xa_t
         g1 = rshift_round(g1 * c0[:, None], FA)
         G = _round_in_place(np.matmul(q0[:, :, None, :], eT)[:, :, 0], fe)             # sum_i q0_i e_0,i
         if sparse:
@@ -316,7 +335,7 @@ class Emulator:
             G += g1
         G = sat_sym(G, G_MAX)
         carry = _round_in_place(np.matmul(P, eT), FA)                                  # Phi_0 e_0
-        fresh = np.matmul(ws.reshape(B, n, N * d).transpose(0, 2, 1), xs)             # sum_t (Phi_t c) xa_t
+        fresh = _exact_matmul(ws.reshape(B, n, N * d).transpose(0, 2, 1), xs)        # sum_t (Phi_t c) xa_t
         fresh = _round_in_place(fresh, FA + fxa - fe).reshape(B, N, d, -1)
         if sparse:
             carry[..., cols] += fresh

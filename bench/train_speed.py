@@ -160,6 +160,16 @@ def shd_table(args) -> None:
         print(f"| {t} | {cells[0]:.0f} MB | {cells[1]:.0f} MB |", flush=True)
 
 
+def unroll(step, x, state):
+    """The readout of a network over time: (o_t, state) = step(x_t, state) for every step of x (B, T, n), stacked."""
+    import torch
+    outs = []
+    for t in range(x.shape[1]):
+        o, state = step(x[:, t], state)
+        outs.append(o)
+    return torch.stack(outs, 1)
+
+
 def peer_models(n_in: int, n_hidden: int, n_out: int):
     """snnTorch's and Norse's recurrent LIF network with a leaky readout, the ones installed."""
     from torch import nn
@@ -176,14 +186,12 @@ def peer_models(n_in: int, n_hidden: int, n_out: int):
                 self.readout = snn.Leaky(beta=0.9, reset_mechanism="none")
 
             def forward(self, x):
-                import torch
-                spk, mem = self.lif.init_rleaky()
-                mo, outs = self.readout.init_leaky(), []
-                for t in range(x.shape[1]):
-                    spk, mem = self.lif(self.fc(x[:, t]), spk, mem)
+                def step(xt, state):
+                    spk, mem, mo = state
+                    spk, mem = self.lif(self.fc(xt), spk, mem)
                     _, mo = self.readout(self.out(spk), mo)
-                    outs.append(mo)
-                return torch.stack(outs, 1)
+                    return mo, (spk, mem, mo)
+                return unroll(step, x, (*self.lif.init_rleaky(), self.readout.init_leaky()))
         nets["snnTorch BPTT"] = SnnTorchNet()
     except ImportError:
         missing.append("snnTorch")
@@ -198,14 +206,12 @@ def peer_models(n_in: int, n_hidden: int, n_out: int):
                 self.readout = LICell()
 
             def forward(self, x):
-                import torch
-                state = ro = None
-                outs = []
-                for t in range(x.shape[1]):
-                    z, state = self.cell(x[:, t], state)
+                def step(xt, state):
+                    cell, ro = state
+                    z, cell = self.cell(xt, cell)
                     o, ro = self.readout(self.out(z), ro)
-                    outs.append(o)
-                return torch.stack(outs, 1)
+                    return o, (cell, ro)
+                return unroll(step, x, (None, None))
         nets["Norse BPTT"] = NorseNet()
     except ImportError:
         missing.append("Norse")
@@ -245,7 +251,7 @@ def peers_table(args) -> None:
         print(f"| {threads} | " + " | ".join(summary(times[name]) for name in configs) + " |")
         hypr = statistics.median(times["hypr-edge HYPR λ=32"])
         ratios = [f"{hypr / statistics.median(times[name]):.2f}x {name}" for name in configs if "HYPR" not in name]
-        print(f"|   | HYPR λ=32 takes " + ", ".join(ratios) + " |", flush=True)
+        print("|   | HYPR λ=32 takes " + ", ".join(ratios) + " |", flush=True)
 
 
 def main() -> None:

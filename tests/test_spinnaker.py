@@ -79,12 +79,16 @@ def test_packets_cross_cores():
 
 
 def test_jump_columns_match_xorshift():
-    from hypr_edge.fixed.spec import xorshift32_draws
+    from hypr_edge.fixed.spec import gf2_apply, xorshift32, xorshift32_draws, xorshift32_jump
     state = np.array([0x12345678], dtype=np.uint64)
     draws, _ = xorshift32_draws(state, 1000)
     for j in (1, 7, 1000):
-        assert partition._apply(partition.jump_columns(j), 0x12345678) == int(draws[0, j - 1])
-    assert partition._apply(partition.jump_columns(0), 0x12345678) == 0x12345678
+        assert gf2_apply(xorshift32_jump(j), 0x12345678) == int(draws[0, j - 1])
+    assert gf2_apply(xorshift32_jump(0), 0x12345678) == 0x12345678
+    s = np.array([0x12345678], dtype=np.uint64)   # the draws against step-by-step xorshift32, across 256-step blocks
+    for i in range(600):
+        s = xorshift32(s)
+        assert int(s[0]) == int(draws[0, i])
 
 
 def test_refuses_too_large_with_smallest_k():

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..fixed import spec as fs
+from ..fixed.qmodel import check_eligibility_bits
 from ..fixed.quantize import QuantizedModel, QuantizeError
 from ..fixed.learning_state import image_size
 from ..neurons import MODELS
@@ -85,11 +86,9 @@ ELIG_CTYPES = {16: "int16_t", 8: "int8_t"}
 
 def elig_context(qm: QuantizedModel) -> dict:
     """The hidden eligibilities' storage: bits and C type, from a fixed table (the model's field checked first)."""
-    bits = qm.eligibility_bits
-    if bits not in ELIG_CTYPES or isinstance(bits, bool):
-        raise QuantizeError(f"eligibility_bits = {bits!r}; expected one of {', '.join(map(str, ELIG_CTYPES))}")
-    lo, hi = fs.elig_bounds(int(bits))
-    return {"bits": int(bits), "ctype": ELIG_CTYPES[int(bits)], "min": int(lo), "max": int(hi)}
+    bits = check_eligibility_bits(qm.eligibility_bits)
+    lo, hi = fs.elig_bounds(bits)
+    return {"bits": bits, "ctype": ELIG_CTYPES[bits], "min": int(lo), "max": int(hi)}
 
 
 def _cformat(values, per_line: int = 12) -> str:

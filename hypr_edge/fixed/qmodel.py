@@ -143,11 +143,16 @@ def check_fields(f: dict) -> None:
         if not 0 <= FQ + f["lr_shift"] - fmt <= 61:
             raise QuantizeError(f"learning-rate shift {f['lr_shift']} gives a {layer} SGD rounding shift outside 0..61")
     _int_field("PRNG seed", f["seed"], 1, 0xFFFFFFFF)
-    bits = f.get("eligibility_bits", OPTIONAL_HEADER_KEYS["eligibility_bits"])
+    check_eligibility_bits(f.get("eligibility_bits", OPTIONAL_HEADER_KEYS["eligibility_bits"]))
+    _check_info(f["info"], neuron)
+
+
+def check_eligibility_bits(bits) -> int:
+    """The storage width of the hidden eligibilities (docs/fixed-point.md §2.1): 16 or 8, an int (not a bool)."""
     if not _is_int(bits) or bits not in ELIG_BITS:
         raise QuantizeError(f"eligibility_bits = {_short(bits)}; expected one of {', '.join(map(str, ELIG_BITS))} "
                             "(docs/fixed-point.md §2.1)")
-    _check_info(f["info"], neuron)
+    return int(bits)
 
 
 def expected_arrays(f: dict) -> dict[str, tuple[tuple[int, ...], tuple[int, int]]]:

@@ -9,7 +9,7 @@ from ..network_spec import NetworkSpec
 from ..neurons import make_neuron
 from . import spec as fx_spec
 from .emulator import Emulator
-from .qmodel import LEARN_MODES, QuantizedModel, QuantizeError
+from .qmodel import LEARN_MODES, QuantizedModel, QuantizeError, check_eligibility_bits
 from .spec import ELIG_BITS, FA, elig_bounds, to_q
 
 __all__ = ["QuantizedModel", "QuantizeError", "quantize", "quantization_report", "float_vs_fixed", "lr_to_fixed"]
@@ -43,9 +43,7 @@ def quantize(spec: NetworkSpec, *, calib_x: np.ndarray | None = None, calib_y: n
     (float inputs (B, T, n_in); random sparse inputs in [0, 1] when None) by running the emulator itself.
     eligibility_bits: storage of the hidden eligibilities, 16 or 8 (docs/fixed-point.md §2.1)."""
     spec.validate()
-    if eligibility_bits not in ELIG_BITS or isinstance(eligibility_bits, bool):
-        raise QuantizeError(f"eligibility bits {eligibility_bits!r}; expected one of "
-                            f"{', '.join(map(str, ELIG_BITS))}")
+    check_eligibility_bits(eligibility_bits)
     if len(spec.layers) != 1:
         raise QuantizeError(f"the device runs one hidden layer; this network has {len(spec.layers)}")
     layer = spec.layers[0]

@@ -134,21 +134,26 @@ def xorshift32(x):
     return x
 
 
-_JUMP_CACHE: dict[int, np.ndarray] = {}
+def gf2_apply(cols: list[int], x: int) -> int:
+    """The 32x32 bit matrix with columns `cols` applied to the 32-bit state x (XOR of the columns of its set bits)."""
+    r = 0
+    for j in range(32):
+        if (x >> j) & 1:
+            r ^= cols[j]
+    return r
 
 
-def _jump_columns(k: int) -> np.ndarray:
-    """cols[i, j]: the i-th output (i = 0..k-1) of xorshift32 started from the unit state 1 << j.
-    xorshift32 is linear over GF(2), so the i-th output from any state is the XOR of the columns of its set bits."""
-    if k not in _JUMP_CACHE:
-        cols = np.empty((k, 32), dtype=np.uint64)
-        s = np.uint64(1) << np.arange(32, dtype=np.uint64)
-        for i in range(k):
-            s = xorshift32(s)
-            cols[i] = s
-        _JUMP_CACHE.clear()
-        _JUMP_CACHE[k] = cols
-    return _JUMP_CACHE[k]
+def xorshift32_jump(steps: int) -> list[int]:
+    """xorshift32 is linear over GF(2): `steps` draws are a 32x32 bit matrix; its columns, cols[j] = the state `steps`
+    draws after the state 1 << j (square-and-multiply). gf2_apply(cols, x) jumps x ahead by `steps` draws."""
+    result = [1 << j for j in range(32)]
+    power = [int(v) for v in xorshift32([1 << j for j in range(32)])]   # one draw
+    while steps:
+        if steps & 1:
+            result = [gf2_apply(power, c) for c in result]
+        power = [gf2_apply(power, c) for c in power]
+        steps >>= 1
+    return result
 
 
 _ROWS_CACHE: dict[int, np.ndarray] = {}
@@ -156,23 +161,13 @@ _ROWS_BLOCK = 256
 
 
 def _jump_rows(k: int) -> np.ndarray:
-    """rows[j, i]: the (i+1)-th output (i = 0..k-1) of xorshift32 started from the unit state 1 << j, (32, k) uint32:
-    the transpose of _jump_columns, built in blocks of _ROWS_BLOCK steps so that the sequential part is short."""
+    """rows[j, i]: the (i+1)-th output (i = 0..k-1) of xorshift32 started from the unit state 1 << j, (32, k) uint32,
+    built in blocks of _ROWS_BLOCK steps that advance together, each from its start M^(aR) e_j (xorshift32_jump), so
+    that the sequential part is short."""
     if k not in _ROWS_CACHE:
         R = min(k, _ROWS_BLOCK)
         n_blocks = -(-k // R)
-        first = np.empty((R, 32), dtype=np.uint64)            # outputs 1..R of the unit states
-        s = np.uint64(1) << np.arange(32, dtype=np.uint64)
-        for i in range(R):
-            s = xorshift32(s)
-            first[i] = s
-        jump = first[-1]                                      # M^R e_j: column j of the map M^R
-        bit = np.arange(32, dtype=np.uint64)
-        starts = np.empty((n_blocks, 32), dtype=np.uint64)   # M^(aR) e_j
-        starts[0] = np.uint64(1) << bit
-        for a in range(1, n_blocks):                          # M^R applied: XOR of its columns at the set bits
-            on = ((starts[a - 1][:, None] >> bit) & np.uint64(1)).astype(bool)   # (32 states, 32 bits)
-            starts[a] = np.bitwise_xor.reduce(np.where(on, jump[None, :], np.uint64(0)), axis=1)
+        starts = np.array([xorshift32_jump(a * R) for a in range(n_blocks)], dtype=np.uint64)   # (blocks, 32)
         out = np.empty((R, n_blocks, 32), dtype=np.uint64)
         s = starts
         for i in range(R):                                    # all blocks advance together

@@ -19,10 +19,11 @@ from ..codegen.render import _env, check_context, copy_kernels, template_context
 from ..codegen.verify import read_trace, write_input
 from ..errors import CommandError
 from ..fixed.quantize import QuantizedModel, QuantizeError
+from ..fixed.spec import xorshift32_jump
 from ..outputs import OutputFolder
 from ..resources import firmware_dir
 from . import packets
-from .partition import DEFAULT_BUDGET, PartitionError, Plan, draw_offsets, jump_columns, plan
+from .partition import DEFAULT_BUDGET, PartitionError, Plan, draw_offsets, plan
 
 FIRMWARE_DIR = firmware_dir() / "spinnaker"
 #: hand-written: the spin1_api subset, the descriptor, the host machine simulator, the core image and its roles
@@ -72,8 +73,8 @@ def spinnaker_files(qm: QuantizedModel, out: Path, cores: int | None = None, bud
         a, b = (int(p.n0[c]), int(p.n0[c + 1])) if hidden else (0, 0)
         cx = dict(common, core=c, hidden=bool(hidden), readout=bool(ro),
                   spike_remote=bool(hidden and p.spike_dest(c) > 0),
-                  updates=bool(ro or (hidden and qm.learn == "all")), jump_start=[int(v) for v in jump_columns(start)],
-                  jump_next=[int(v) for v in jump_columns(nxt)], n0=a, nl=b - a, w=w[a:b],
+                  updates=bool(ro or (hidden and qm.learn == "all")), jump_start=[int(v) for v in xorshift32_jump(start)],
+                  jump_next=[int(v) for v in xorshift32_jump(nxt)], n0=a, nl=b - a, w=w[a:b],
                   kconsts={n: v[a:b] for n, v in ctx["kconsts"].items()})
         check_context(cx)
         paths.append(out / core_file(c))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..fixed.quantize import QuantizedModel
-from ..fixed.spec import LUT_SIZE, xorshift32
+from ..fixed.spec import LUT_SIZE
 from .packets import MATCH_KIND, MATCH_KIND_CORE, SPIN_CMD, SPIN_IN, SPIN_L, SPIN_LABEL, SPIN_SPIKE, SPIN_SYNC, key
 
 DEFAULT_BUDGET = 128 * 1024      # SpiNNaker 2 processing element: 128 KB SRAM for code and data
@@ -198,27 +198,7 @@ def routes(p: Plan) -> list[Route]:
     return r
 
 
-# -- PRNG jump-ahead: xorshift32 is linear over GF(2); a jump of J draws is a 32x32 bit matrix, kept as columns
-
-def _apply(cols: list[int], x: int) -> int:
-    r = 0
-    for j in range(32):
-        if (x >> j) & 1:
-            r ^= cols[j]
-    return r
-
-
-def jump_columns(steps: int) -> list[int]:
-    """cols[j] = the state `steps` draws after the state 1 << j (square-and-multiply over GF(2))."""
-    result = [1 << j for j in range(32)]
-    power = [int(v) for v in xorshift32([1 << j for j in range(32)])]   # one draw (hypr_edge/fixed/spec.py)
-    while steps:
-        if steps & 1:
-            result = [_apply(power, c) for c in result]
-        power = [_apply(power, c) for c in power]
-        steps >>= 1
-    return result
-
+# -- PRNG: each core jumps its generator past the draws of the others (hypr_edge.fixed.spec.xorshift32_jump)
 
 def draw_offsets(p: Plan) -> list[tuple[int, int]]:
     """(start, next) jumps of every core: draws before its first one, and from its last to its next update's. A

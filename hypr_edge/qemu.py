@@ -131,14 +131,26 @@ class QemuSession:
         self.cmd = qemu_command(elf, BOARDS[board].qemu_machine, self.port, icount, nv)
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "QemuSession":
+    def start(self, listen_timeout: float = 10.0) -> "QemuSession":
         try:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent())
         except OSError as err:
             raise QemuError(f"cannot start qemu-system-arm: {err.strerror or err}") from None
         _LIVE.add(self)
+        self._wait_listening(listen_timeout)
         return self
+
+    def _wait_listening(self, timeout: float) -> None:
+        """Return once QEMU listens on its UART port, so a client opening the URL right away is not refused."""
+        deadline = time.monotonic() + timeout
+        while not port_in_use(self.port):
+            if self.proc.poll() is not None:
+                raise self.exit_error()
+            if time.monotonic() > deadline:
+                self.kill()
+                raise QemuError(f"QEMU did not open 127.0.0.1:{self.port} within {timeout} s")
+            time.sleep(0.01)
 
     def exit_error(self) -> QemuError:
         """Why QEMU stopped (call once it has exited): its exit code and the last line of its stderr."""

@@ -5,6 +5,7 @@ step-by-step forward rule (lambda = 1), with instructions per needed multiply-ac
     python bench/firmware.py [--sizes 16-64-4,80-120-12] [--boards mps2-an385,mps2-an386,mps2-an500]
     python bench/firmware.py --active-only --sizes 80-120-12 --boards mps2-an386 --keep /tmp/fw   # while iterating
     python bench/firmware.py --profile --sizes 80-120-12 --boards mps2-an386    # where learning's instructions go
+    python bench/firmware.py --profile --store-states --sizes 80-120-12 --boards mps2-an386   # the same, stored states
 
 Instruction counts: QEMU runs with -icount shift=0 (one instruction = 1 ns of virtual time) and the firmware
 counts SysTick ticks (core clock) over TIMING runs, so instructions = ticks * 1e9 / tick_hz, within one tick (40
@@ -48,6 +49,7 @@ from hypr_edge.targets.boards import BOARDS  # noqa: E402
 
 LAMBDAS = (8, 32, 128)
 REF = 32                      # the reference chunk length: sizes, inference, the active network, the ratio
+STORED = ("HYPR_STORE_STATES=1",)   # the build option: chunk states stored (RAM) instead of replayed (instructions)
 PROFILE_BLOCKS = 12           # --profile: the hottest translation blocks listed
 STEPS = 256                   # timed steps per figure: whole chunks at every lambda of LAMBDAS and 1
 TARGET_OF = {b: s.cpu for b, s in BOARDS.items()}
@@ -95,6 +97,8 @@ def measure(board: str, size: tuple[int, int, int], learn: str, workdir: Path, p
         (lam, random_qmodel(np.random.default_rng(1), "brf", n_in, hidden, n_out, True, lam, learn), "")
         for lam in (1, *LAMBDAS)]
     builds.append((REF, active_qmodel(n_in, hidden, n_out, REF, learn), "active_"))
+    if learn == "all":   # the build option that stores the chunk's forward states instead of replaying them
+        builds.append((REF, builds[-1][1], "stored_"))
     x = None
     for lam, qm, key in builds:
         if x is None:
@@ -102,10 +106,13 @@ def measure(board: str, size: tuple[int, int, int], learn: str, workdir: Path, p
             x = qm.quantize_inputs((rng.random((STEPS, n_in)) < 0.3).astype(float)).astype(np.int16)
         folder = fw.write_firmware(workdir / f"{board}-{n_in}-{hidden}-{key}l{lam}", target=TARGET_OF[board],
                                    board=board, qmodel=qm)
-        elf = fw.build_firmware(folder, board)
+        elf = fw.build_firmware(folder, board, defines=STORED if key == "stored_" else ())
+        if key == "stored_":
+            row["stored_ram"] = fw.elf_memory_use(elf)["ram"] - fw.elf_memory_use(active_elf)["ram"]
+        active_elf = elf
         with QemuSession(elf, board) as q:
             dev = q.connect(timeout=20)
-            if lam == REF:  # sizes, inference and needed MACs at the reference lambda
+            if lam == REF and key != "stored_":  # sizes, inference and needed MACs at the reference lambda
                 if not key:
                     mem = fw.elf_memory_use(elf)
                     syn = hidden * (n_in + 1 + hidden) + n_out * (hidden + 1)
@@ -122,14 +129,14 @@ def measure(board: str, size: tuple[int, int, int], learn: str, workdir: Path, p
     return row
 
 
-def profile(board: str, size: tuple[int, int, int], learn: str, workdir: Path) -> tuple[list, list]:
+def profile(board: str, size: tuple[int, int, int], learn: str, workdir: Path, defines=()) -> tuple[list, list]:
     """(function, instructions per step) of one chunk of REF learning steps of the active network, from
     QEMU's translation-block log, and the PROFILE_BLOCKS hottest blocks ((function, offset in it, instructions,
     executions), instructions per step); the reset before the chunk is left out."""
     qm = active_qmodel(*size, REF, learn)
-    folder = fw.write_firmware(workdir / f"profile-{board}-{'-'.join(map(str, size))}", target=TARGET_OF[board],
-                               board=board, qmodel=qm)
-    elf = fw.build_firmware(folder, board)
+    folder = fw.write_firmware(workdir / f"profile-{board}-{'-'.join(map(str, size))}{'-stored' if defines else ''}",
+                               target=TARGET_OF[board], board=board, qmodel=qm)
+    elf = fw.build_firmware(folder, board, defines=defines)
     log = workdir / "qemu-exec.log"
     x = qm.quantize_inputs((np.random.default_rng(0).random((REF, size[0])) < 0.3).astype(float)).astype(np.int16)
     session = QemuSession(elf, board)
@@ -194,6 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help=f"instructions per step by function of learning (active network, lambda = {REF}), instead "
                          f"of the tables")
+    ap.add_argument("--store-states", action="store_true", help=f"--profile: the build with -D{STORED[0]}")
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -206,7 +214,8 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for size in sizes:
                 for board in boards:
-                    rows, blocks = profile(board, size, args.learn, Path(args.keep or tmp))
+                    rows, blocks = profile(board, size, args.learn, Path(args.keep or tmp),
+                                           STORED if args.store_states else ())
                     total = sum(v for _, v in rows)
                     print(f"\n{'-'.join(map(str, size))} active, {board}, learning lambda = {REF}: instructions per "
                           f"step by function (one chunk, {total:.0f} per step in all; uart_getc, hp_* and main are "
@@ -218,7 +227,7 @@ def main(argv=None) -> int:
                     for (name, offset, n, k), v in blocks:
                         print(f"  {v:>10.0f}  {name}+{offset:#x}  {n} x {k}")
         return 0
-    builds = 1 if args.active_only else 2 + len(LAMBDAS)
+    builds = (1 if args.active_only else 2 + len(LAMBDAS)) + (args.learn == "all")
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(sizes) * len(boards) * builds, desc="builds") as bar:
         workdir = Path(args.keep) if args.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -255,15 +264,19 @@ def print_quiet(rows: list[dict], learn: str) -> None:
 
 
 def print_active(rows: list[dict]) -> None:
-    print(f"\nactive networks (weights x 60), lambda = {REF}:")
+    print(f"\nactive networks (weights x 60), lambda = {REF}; stored = built with -D{STORED[0]} (the chunk's forward "
+          f"states kept, +RAM bytes, instead of replayed)")
+    stored = all("stored_ram" in r for r in rows)
     head = (f"{'size':<11}{'board':<12}{'spikes':>7}{'MACs':>7}{'infer':>8}{'insn/MAC':>9}"
-            f"{'HYPR l=' + str(REF):>11}{'l=32/inf':>9}")
+            f"{'HYPR l=' + str(REF):>11}{'l=32/inf':>9}" + (f"{'stored':>9}{'/inf':>6}{'+RAM B':>8}" if stored else ""))
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{name(r):<11}{r['board']:<12}{r['active_rate']:>7.3f}{r['active_macs']:>7.0f}{r['active_infer']:>8.0f}"
               f"{r['active_infer'] / r['active_macs']:>9.2f}{r[f'active_learn{REF}']:>11.0f}"
-              f"{r[f'active_learn{REF}'] / r['active_infer']:>9.2f}")
+              f"{r[f'active_learn{REF}'] / r['active_infer']:>9.2f}"
+              + (f"{r[f'stored_learn{REF}']:>9.0f}{r[f'stored_learn{REF}'] / r['active_infer']:>6.2f}"
+                 f"{r['stored_ram']:>8}" if stored else ""))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CFLAGS = ["-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover"]
 
 
-def build(qm, d: Path) -> Path:
-    """The harness compiled for qm in folder d (UBSan, no recovery)."""
+def build(qm, d: Path, defines: tuple[str, ...] = ()) -> Path:
+    """The harness compiled for qm in folder d (UBSan, no recovery); defines: e.g. ("HYPR_STORE_STATES=1",)."""
     render_library(qm, d)
     exe = d / "state_harness"
-    subprocess.run(["gcc", *CFLAGS, f"-I{d}", "-o", str(exe), str(d / "hypr_model.c"),
+    subprocess.run(["gcc", *CFLAGS, *(f"-D{x}" for x in defines), f"-I{d}", "-o", str(exe), str(d / "hypr_model.c"),
                     str(FIXTURES / "state_harness.c")], check=True)
     return exe
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import zipfile
@@ -192,16 +193,22 @@ def test_c_image_equals_emulator_and_resumes(neuron, learn, chunk, tmp_path):
             LS.unpack(qm, img)
 
 
+# the C built as it ships, and with the build option that stores the chunk's forward states (docs/firmware.md)
+STORED = pytest.mark.parametrize("defines", [(), ("HYPR_STORE_STATES=1",)], ids=["replay", "stored"])
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.parametrize("neuron,eligibility_bits", [("brf", 16), ("alif", 8), ("lif", 16)])
-def test_other_state_loaded_mid_chunk_c_equals_emulator(neuron, eligibility_bits, tmp_path):
+@STORED
+def test_other_state_loaded_mid_chunk_c_equals_emulator(neuron, eligibility_bits, defines, tmp_path):
     """A state whose weights and neuron states differ from the running ones, loaded in the middle of a chunk: the
     chunk's update replays from that state's s_0 and buffers with its weights (docs/fixed-point.md §9.2), so the
-    forward states the emulator kept before the load must not be used; C and emulator end with the same image."""
+    forward states kept before the load (emulator; C with HYPR_STORE_STATES) must not be used; C and emulator end
+    with the same image."""
     qm = model(neuron, "all", 8)
     qm.eligibility_bits = eligibility_bits
     x, lab = data(qm, 4)
-    exe = build_harness(qm, tmp_path)
+    exe = build_harness(qm, tmp_path, defines)
     n = LS.image_size(qm)
     emu = Emulator(qm, learn=True)
     emulate_ops(emu, x, lab, range(3), stop=13)     # 13 = 8 + 5: five steps into the second chunk
@@ -226,13 +233,14 @@ def test_other_state_loaded_mid_chunk_c_equals_emulator(neuron, eligibility_bits
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.parametrize("neuron", ["brf", "adlif"])
-def test_inference_steps_inside_a_learning_chunk_c_equals_emulator(neuron, tmp_path):
+@STORED
+def test_inference_steps_inside_a_learning_chunk_c_equals_emulator(neuron, defines, tmp_path):
     """Inference steps (hypr_step) between the learning steps of one chunk move the neuron states, so the states
-    the emulator's forward steps recorded are not the chunk's replay (from s_0 and the buffers, §9.2): C and
-    emulator must still end with the same image."""
+    the forward steps recorded are not the chunk's replay (from s_0 and the buffers, §9.2): C and emulator must
+    still end with the same image."""
     qm = model(neuron, "all", 8)
     x, lab = data(qm, 2)
-    exe = build_harness(qm, tmp_path)
+    exe = build_harness(qm, tmp_path, defines)
     emu = Emulator(qm, learn=True)
     script = b""
     for t in range(T):
@@ -244,6 +252,35 @@ def test_inference_steps_inside_a_learning_chunk_c_equals_emulator(neuron, tmp_p
     emu.end_chunk()
     out = run_script(exe, script + b"E" + b"O", tmp_path)
     assert out == b"O" + LS.pack(qm, emu.state())
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("tensor", ["w_hidden", "state"])
+@STORED
+def test_tensor_written_mid_chunk_c_equals_emulator(tensor, defines, tmp_path):
+    """A tensor written through hypr_tensors in the middle of a chunk (the board's WRITE_TENSOR): the update
+    replays the chunk with the written values, as after loading a learning state with them; C and emulator end
+    with the same image."""
+    from hypr_edge.codegen.render import kernel_dir   # the C's tensor table, by name
+    qm = model("brf", "all", 8)
+    x, lab = data(qm, 3)
+    exe = build_harness(qm, tmp_path, defines)
+    emu = Emulator(qm, learn=True)
+    emulate_ops(emu, x, lab, range(2), stop=13)
+    state = emu.state()
+    key = {"w_hidden": "w", "state": "s"}[tensor]
+    new = state[key].copy()
+    rng = np.random.default_rng(9)
+    lo, hi = (-32768, 32767) if key == "w" else (-(1 << 20), 1 << 20)
+    new = np.clip(new + rng.integers(-400, 401, new.shape) * (20 if key == "w" else 997), lo, hi)
+    state[key] = new
+    emu.load_state(LS.pack(qm, state))
+    emulate_ops(emu, x, lab, range(1, 3), start=13)
+    names = re.findall(r'\{"(\w+)", \(void \*\)', (kernel_dir() / "hypr_step.h").read_text())
+    raw = new.astype({"w": "<i2", "s": "<i4"}[key]).tobytes()   # the tensor's element type in the C
+    script = (learn_ops(x, lab, range(2), stop=13) + b"T" + struct.pack("<III", names.index(tensor), 0, len(raw))
+              + raw + learn_ops(x, lab, range(1, 3), start=13) + b"O")
+    assert run_script(exe, script, tmp_path) == b"O" + LS.pack(qm, emu.state())
 
 
 # ---------------------------------------------------------------------------------------------- files

@@ -98,3 +98,19 @@ def test_emulator_equals_c_without_stack_tables(neuron, seed):
     assert e_res[0]["spikes"][:chunk].any(), "no spikes in the first chunk: the replay's fallback would not run"
     bad = compare(c_res, e_res)
     assert bad is None, f"{neuron}: {bad}"
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+@pytest.mark.parametrize("recurrent,chunk,seed", [(True, 8, 11), (False, 5, 12), (True, 32, 13)])
+def test_emulator_equals_c_with_stored_states(neuron, recurrent, chunk, seed):
+    """The build option HYPR_STORE_STATES: the chunk update reads the states the forward steps stored instead of
+    replaying them, with the same results (streams that end inside a chunk: the partial chunk's update too)."""
+    from hypr_edge.codegen.build import HOST_CFLAGS
+    rng = np.random.default_rng(seed)
+    qm = random_qmodel(rng, neuron, 5, 24, 3, recurrent, chunk, "all")
+    streams = random_streams(rng, qm, 2, 2 * chunk + 3, True, False)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(qm, tmp, "host")
+        c_res = run_c(build_host(tmp, (*HOST_CFLAGS, "-DHYPR_STORE_STATES=1")), qm, streams, tmp)
+    bad = compare(c_res, run_emulator(qm, streams))
+    assert bad is None, f"{neuron} rec={recurrent} chunk={chunk}: {bad}"

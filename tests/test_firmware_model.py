@@ -15,7 +15,8 @@ from hypr_edge.tasks import load_task
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                 reason="needs arm-none-eabi-gcc and qemu-system-arm")
-BOARDS = [("cortex-m4", "mps2-an386"), ("cortex-m3", "mps2-an385"), ("cortex-m4", "netduinoplus2")]
+BOARDS = [("cortex-m4", "mps2-an386", ()), ("cortex-m3", "mps2-an385", ()), ("cortex-m4", "netduinoplus2", ()),
+          ("cortex-m4", "mps2-an386", ("HYPR_STORE_STATES=1",))]   # the build option: states stored, not replayed
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,11 @@ def data(qm):
     return qm.quantize_inputs(ds.x_test[:24]).astype(np.int16), ds.y_test[:24], ds.loss_steps
 
 
-@pytest.mark.parametrize("target,board", BOARDS)
-def test_stream_test_set_bit_identical_to_emulator(qm, data, tmp_path, target, board):
+@pytest.mark.parametrize("target,board,defines", BOARDS)
+def test_stream_test_set_bit_identical_to_emulator(qm, data, tmp_path, target, board, defines):
     x, y, loss_steps = data
     folder = fw.write_firmware(tmp_path / "fw", target=target, board=board, qmodel=qm)
-    elf = fw.build_firmware(folder, board)
+    elf = fw.build_firmware(folder, board, defines=defines)
     with QemuSession(elf, board) as q:
         dev = q.connect()
         inf = stream_dataset(dev, qm, x, y, learn=False, loss_steps=loss_steps, check=True, progress=False)

@@ -215,6 +215,7 @@ void hypr_state_write(uint32_t off, const uint8_t *src, uint32_t n)
     uint32_t base = STATE_HEAD, bytes, row, i;
     int k, valid;
     if (off > HYPR_STATE_BYTES || n > HYPR_STATE_BYTES - off) return;
+    hypr_tensor_written();   /* the loaded chunk's states are not the forward steps' here: the update replays */
     for (k = 0; k < STATE_FIELDS && n; k++) {
         uint8_t *p = state_field(k, &bytes, &valid, &row);
         if (off < base) {   /* header bytes: the caller keeps them for hypr_state_commit */

@@ -51,6 +51,18 @@ static int16_t buf_x[LAM * HYPR_N_IN];   /* inputs x_t */
 static uint8_t buf_z0[ZB];               /* z_0 as bits */
 static int32_t st[(LAM + 1) * D];        /* one neuron's s_0 .. s_n, replayed in hypr_end_chunk */
 #endif
+/* Build option (-DHYPR_STORE_STATES=1): keep every neuron's forward states of the chunk, 4 (LAM + 1) N D bytes of
+ * RAM, so that the update reads them instead of replaying the chunk; the same results (the weights are fixed within
+ * a chunk). The update replays anyway when the chunk's states are not its own forward steps': after an inference
+ * step inside the chunk, a loaded learning state or a tensor written through hypr_tensors (hypr_tensor_written). */
+#ifndef HYPR_STORE_STATES
+#define HYPR_STORE_STATES 0
+#endif
+#define STORE_STATES (HYPR_LEARN_HIDDEN && HYPR_STORE_STATES)
+#if STORE_STATES
+static int32_t rec_s[N * (LAM + 1) * D];  /* neuron n's s_0 .. s_LAM at rec_s[n (LAM + 1) D ..] */
+static uint8_t rec_ok;                     /* rec_s holds this chunk's forward states so far */
+#endif
 static int16_t eo[C * (N + 1)];
 static zword_t buf_z[N * ZW];            /* z_1 .. z_n */
 static int32_t buf_eps[LAM * C];         /* eps_t */
@@ -115,7 +127,7 @@ typedef uint8_t hypr_idx_t;
 #else
 typedef uint16_t hypr_idx_t;
 #endif
-void hypr_step(const int16_t *x)
+static void step_all(const int16_t *x)
 {
     int n, k, c, n_prev = 0, n_now = 0;
     hypr_idx_t prev[N], now[N];
@@ -144,6 +156,20 @@ void hypr_step(const int16_t *x)
         if (n_now & 1) y += wr[now[n_now - 1]];
         o[c] = (int32_t)sat32(rshift_round((int64_t)KAO[c] * o[c] + (int64_t)KBO[c] * sat32(align(y, FWO, FS)), FA));
     }
+}
+
+/* the states of the chunk so far are not its forward steps' alone: the update replays it (HYPR_STORE_STATES) */
+void hypr_tensor_written(void)
+{
+#if STORE_STATES
+    rec_ok = 0;
+#endif
+}
+
+void hypr_step(const int16_t *x)
+{
+    hypr_tensor_written();   /* an inference step moves the states outside the chunk's steps */
+    step_all(x);
 }
 
 /* §8.3 tensors by name */

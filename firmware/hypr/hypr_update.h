@@ -12,6 +12,9 @@
 void hypr_learn_step(const int16_t *x, int label)
 {
     int n;
+#if STORE_STATES
+    int k;
+#endif
     zword_t bit = (zword_t)(1u << (pos % ZWB)), *zw = &buf_z[pos / ZWB];
     if (pos == 0) {
 #if HYPR_LEARN_HIDDEN
@@ -20,11 +23,20 @@ void hypr_learn_step(const int16_t *x, int label)
         for (n = 0; n < N; n++) buf_z0[n >> 3] |= (uint8_t)(z[n] << (n & 7));
 #endif
         for (n = 0; n < N * ZW; n++) buf_z[n] = 0;
+#if STORE_STATES
+        rec_ok = 1;
+        for (n = 0; n < N; n++)
+            UNROLL_D for (k = 0; k < D; k++) rec_s[n * (LAM + 1) * D + k] = s[n * D + k];
+#endif
     }
 #if HYPR_LEARN_HIDDEN
     for (n = 0; n < HYPR_N_IN; n++) buf_x[pos * HYPR_N_IN + n] = x[n];
 #endif
-    hypr_step(x);
+    step_all(x);
+#if STORE_STATES
+    for (n = 0; n < N; n++)
+        UNROLL_D for (k = 0; k < D; k++) rec_s[(n * (LAM + 1) + pos + 1) * D + k] = s[n * D + k];
+#endif
     for (n = 0; n < N; n++)
         if (z[n]) zw[n * ZW] |= bit;
     softmax_eps(o, C, label, FS, EXP2_LUT, &buf_eps[pos * C]);
@@ -67,14 +79,34 @@ static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
 #define ZTW ((N + 31) / 32)
 #define ZT_ON_STACK (HYPR_RECURRENT && LAM * ZTW <= 512)
 
-/* §9.2 replay of neuron i (into st) and its learning signals L_t (in col[], free after the replay); the update's
- * phases stay separate functions: the backward pass's results (q_0, Phi_0) then reach the per-synapse loop through
- * memory, as 32-bit operands of its products */
-static NOINLINE void hidden_row_replay(int nt, int i, const uint32_t *act, const uint32_t *zt, const int32_t *eps_s)
+#if ZT_ON_STACK
+/* zt: bit n % 32 of word t ZTW + n / 32 holds z_t[n], t < LAM (the replay's z_{t-1}, by step); returns zt */
+static const uint32_t *spikes_by_step(uint32_t *zt)
+{
+    int j, t;
+    for (j = 0; j < LAM * ZTW; j++) zt[j] = 0;
+    for (j = 0; j < N; j++) {
+        const uint32_t bit = 1u << (j & 31);
+        int wi;
+        if (zbit(0, j)) zt[j >> 5] |= bit;
+        for (wi = 0; wi < ZW; wi++) {
+            uint32_t bits = buf_z[j * ZW + wi];
+            while (bits) {   /* bit b of word wi: z_{wi ZWB + b + 1}, kept while that step is < LAM */
+                t = wi * ZWB + lowest_bit(bits) + 1;
+                bits &= bits - 1;
+                if (t < LAM) zt[t * ZTW + (j >> 5)] |= bit;
+            }
+        }
+    }
+    return zt;
+}
+#endif
+
+/* §9.2 replay of neuron i's states s_0 .. s_n into st */
+static inline void replay_states(int nt, int i, const uint32_t *act, const uint32_t *zt)
 {
     const int16_t *wr = &w[i * M];
-    int32_t woi[C];
-    int t, k, c;
+    int t, k;
     /* §9.2 replay s_1..s_n of neuron i from s_0 and the buffered x_t, z_{t-1} (the weights are fixed within a chunk,
      * so these are the forward steps' states bit for bit). The bias and recurrent part of the current, W_b plus the
      * sum over the spiking j of W_rec[j] (|.| < 2^15 (N + 1): int32), goes to col[t]: one step at a time over the
@@ -125,6 +157,22 @@ static NOINLINE void hidden_row_replay(int nt, int i, const uint32_t *act, const
         UNROLL_D for (k = 0; k < D; k++) st[(t + 1) * D + k] = st[t * D + k];
         neuron_step(i, &st[(t + 1) * D], zbit(t, i), sat32(align(acc, FW + FX, FS)));
     }
+}
+
+/* neuron i's states s_0 .. s_n (the forward steps' with HYPR_STORE_STATES, else replayed into st) and its learning
+ * signals L_t (in col[], free after the replay); the update's phases stay separate functions: the backward pass's
+ * results (q_0, Phi_0) then reach the per-synapse loop through memory, as 32-bit operands of its products */
+static NOINLINE const int32_t *hidden_row_replay(int nt, int i, const uint32_t *act, const uint32_t *zt,
+                                                 const int32_t *eps_s)
+{
+    const int32_t *states = st;
+    int32_t woi[C];
+    int t, c;
+#if STORE_STATES
+    if (rec_ok) states = &rec_s[i * (LAM + 1) * D];
+    else
+#endif
+    replay_states(nt, i, act, zt);
     /* §9.3 L_t = sat32(rshift_round(sum_c WO[c][i] eps'_c, FWO)), eps' = (1 - alpha_o) eps, |eps'| <= 2^20
      * (eps_s: every step's eps', computed once per chunk, or NULL: computed here) */
     for (c = 0; c < C; c++) woi[c] = wo[c * (N + 1) + i];
@@ -137,13 +185,15 @@ static NOINLINE void hidden_row_replay(int nt, int i, const uint32_t *act, const
                 L += mul32(woi[c], (int32_t)rshift_round((int64_t)KBO[c] * buf_eps[t * C + c], FA));
         col[t] = (int32_t)sat32(rshift_round(L, FWO));
     }
+    return states;
 }
 
 /* §9.3-9.4 the backward pass of neuron i over its replayed states (a function of its own: profiles tell the two
  * phases apart) */
-static NOINLINE void hidden_row_backward(int nt, int i, int32_t *q0, int32_t *P, int64_t *sums)
+static NOINLINE void hidden_row_backward(int nt, int i, const int32_t *states, int32_t *q0, int32_t *P,
+                                         int64_t *sums)
 {
-    neuron_backward(nt, i, st, col, qw, QW, qw + 1, QW, q0, P, sums);
+    neuron_backward(nt, i, states, col, qw, QW, qw + 1, QW, q0, P, sums);
 }
 
 /* §9.5-9.7 for neuron i's synapses, in column order: inputs (over the steps where x_t[j] != 0: the bits of
@@ -251,27 +301,15 @@ void hypr_end_chunk(void)
     eps_p = eps_s;
 #endif
 #if ZT_ON_STACK
-    for (j = 0; j < LAM * ZTW; j++) zt[j] = 0;
-    for (j = 0; j < N; j++) {
-        const uint32_t bit = 1u << (j & 31);
-        int wi;
-        if (zbit(0, j)) zt[j >> 5] |= bit;
-        for (wi = 0; wi < ZW; wi++) {
-            uint32_t bits = buf_z[j * ZW + wi];
-            while (bits) {   /* bit b of word wi: z_{wi ZWB + b + 1}, kept while that step is < LAM */
-                t = wi * ZWB + lowest_bit(bits) + 1;
-                bits &= bits - 1;
-                if (t < LAM) zt[t * ZTW + (j >> 5)] |= bit;
-            }
-        }
-    }
-    zt_p = zt;
+#if STORE_STATES
+    if (!rec_ok)
+#endif
+    zt_p = spikes_by_step(zt);   /* for the replay (not needed when the update reads stored states) */
 #endif
     for (j = 0; j < N; j++) {
         int32_t P[D * D], q0[D];
         int64_t sums[D + 1];
-        hidden_row_replay(nt, j, act, zt_p, eps_p);
-        hidden_row_backward(nt, j, q0, P, sums);
+        hidden_row_backward(nt, j, hidden_row_replay(nt, j, act, zt_p, eps_p), q0, P, sums);
         hidden_row_apply(nt, j, act, xnz, q0, P, sums);
     }
 #endif

@@ -139,6 +139,7 @@ static int cmd_tensor(uint8_t cmd, const uint8_t *p, uint32_t len, uint8_t *out)
     if (!t->writable)
         return -HP_NACK_READ_ONLY;
     memcpy((uint8_t *)t->data + off * eb, p + 10, bytes);
+    hypr_tensor_written();
     return 0;
 }
 

@@ -20,6 +20,7 @@ class MemoryReport:
     synapses: int                # hidden (input + recurrent) and readout connections, biases excluded
     code: dict[str, int] | None  # text/data/bss of hypr_model.c compiled for `code_target`, and its stack bound
     code_target: str = ""
+    stored_states: int = 0       # RAM the build option HYPR_STORE_STATES adds (counted in sizes when it is on)
 
     @property
     def ram(self) -> int:
@@ -44,10 +45,18 @@ class MemoryReport:
                          f"bss {self.code['bss']} B; stack <= {self.code['stack']} B (sum of all frames)")
         lines.append(f"  synapses {self.synapses}: {self.per_synapse:.2f} B/synapse (weight + eligibilities), "
                      f"{self.per_synapse_all_in:.2f} B/synapse all-in RAM")
+        if self.stored_states and STORED_STATES not in self.sizes:
+            lines.append(f"  build option -DHYPR_STORE_STATES=1: +{self.stored_states} B RAM, the chunk update reads "
+                         f"the forward states instead of replaying them (docs/firmware.md)")
         return "\n".join(lines)
 
 
-def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bool = True) -> MemoryReport:
+STORED_STATES = "stored states (build option)"
+
+
+def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bool = True,
+                  store_states: bool = False) -> MemoryReport:
+    """store_states: the library built with -DHYPR_STORE_STATES=1 (the code size stays the default build's)."""
     n, m, d, c, lam, ni = qm.n_hidden, qm.m, qm.d, qm.n_out, qm.chunk, qm.n_in
     hidden = qm.learn == "all"
     zb = (n + 7) // 8   # spikes are buffered as bits: z_0 as one vector, z_1..z_lambda per neuron in 8/16/32-bit words
@@ -66,9 +75,12 @@ def memory_report(qm: QuantizedModel, outdir: str | Path | None = None, code: bo
         "update scratch": (4 * (lam + 1) * d + 4 * lam if hidden else 0) + 4 * lam * (1 + d),
         "PRNG + counters": 12,                                                           # prng_state, pos, n_updates
     }
+    stored = 4 * (lam + 1) * n * d + 1 if hidden else 0                                 # rec_s, rec_ok
+    if store_states and stored:
+        sizes[STORED_STATES] = stored
     synapses = n * ni + (n * n if qm.recurrent else 0) + c * n
     code_size, target = _code_size(qm) if code else (None, "")
-    return MemoryReport(sizes, synapses, code_size, target)
+    return MemoryReport(sizes, synapses, code_size, target, stored)
 
 
 def _code_size(qm: QuantizedModel) -> tuple[dict | None, str]:

@@ -142,14 +142,16 @@ def default_board(folder: str | Path) -> str:
 
 
 # -- build and reports -----------------------------------------------------------------------------------
-def build_firmware(folder: str | Path, board: str | None = None, jobs: int = 2) -> Path:
-    """`make` in a firmware folder; returns the ELF path."""
+def build_firmware(folder: str | Path, board: str | None = None, jobs: int = 2, defines: tuple[str, ...] = ()) -> Path:
+    """`make` in a firmware folder; returns the ELF path. defines: build options for the C, e.g.
+    ("HYPR_STORE_STATES=1",), passed as make's EXTRA_CFLAGS (a fresh folder per set: make does not see them change)."""
     folder = Path(folder)
     if shutil.which("arm-none-eabi-gcc") is None:
         raise FirmwareBuildError("arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi "
                                  "libnewlib-arm-none-eabi)")
     board = board or default_board(folder)
-    r = subprocess.run(["make", "-s", f"-j{jobs}", "-C", str(folder), f"BOARD={board}"], capture_output=True,
+    extra = [f"EXTRA_CFLAGS={' '.join('-D' + d for d in defines)}"] if defines else []
+    r = subprocess.run(["make", "-s", f"-j{jobs}", "-C", str(folder), f"BOARD={board}", *extra], capture_output=True,
                        text=True)
     if r.returncode != 0:
         raise FirmwareBuildError(f"firmware build failed in {folder}:\n{r.stdout}\n{r.stderr}")

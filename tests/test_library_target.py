@@ -76,8 +76,9 @@ def test_generate_command_writes_it(tmp_path, capsys):
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("gcc") is None, reason="needs cmake and gcc")
-@pytest.mark.parametrize("neuron", ["lif_zero", "brf"])
-def test_cmake_project_builds_it_and_answers_like_the_emulator(tmp_path, neuron):
+@pytest.mark.parametrize("neuron,store_states", [("lif_zero", False), ("brf", False), ("brf", True)])
+def test_cmake_project_builds_it_and_answers_like_the_emulator(tmp_path, neuron, store_states):
+    """Also with the library's CMake option HYPR_STORE_STATES (the same answers)."""
     qm = model(neuron)
     generate(qm, tmp_path / "hypr_model", "library")
     (tmp_path / "CMakeLists.txt").write_text(
@@ -86,7 +87,9 @@ def test_cmake_project_builds_it_and_answers_like_the_emulator(tmp_path, neuron)
         f"add_executable(app hypr_model/{EXAMPLE.as_posix()}/main.c hypr_model/{EXAMPLE.as_posix()}/port_stdio.c)\n"
         "target_link_libraries(app PRIVATE hypr_model)\n")
     flags = "-O1 -Wall -Wextra -Werror -fsanitize=undefined -fno-sanitize-recover"
-    for cmd in (["cmake", "-S", ".", "-B", "build", f"-DCMAKE_C_FLAGS={flags}"], ["cmake", "--build", "build"]):
+    configure = ["cmake", "-S", ".", "-B", "build", f"-DCMAKE_C_FLAGS={flags}",
+                 f"-DHYPR_STORE_STATES={'ON' if store_states else 'OFF'}"]
+    for cmd in (configure, ["cmake", "--build", "build"]):
         r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
     script, answer = session(qm)

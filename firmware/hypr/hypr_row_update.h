@@ -74,14 +74,15 @@ static inline int16_t sgd_step(int16_t w, int64_t v, uint32_t r, int s)
  * The carried term rshift_round(sum_j P[k][j] e[j], FA) lies within +-2^24 (|P| <= 2^31, |e| <= 2^15, d <= 3: the
  * sum < 2^48), so it is the low word of the sum started at 2^(FA-1), shifted. */
 SYN_INLINE int syn_update(int d, int fxa, int fe, int shift, int16_t *wj, const int32_t *e, int64_t g1,
-                             const int64_t *b, const int32_t *q0v, const int32_t *Pv, int32_t c0, int32_t *en)
+                             const int64_t *b, const int32_t *q0v, const int32_t *Pv, int32_t c0, int32_t *en,
+                             uint32_t *rng)
 {
     int k, jj;
     int64_t g2 = fe > 0 ? (int64_t)1 << (fe - 1) : 0, G;   /* rshift_round's 2^(fe-1) (the sum < 2^48) */
     int32_t bt[3] = {0, 0, 0};   /* (only d entries are used: the rest keeps gcc from warning) */
     if (g1 == 0 && b[0] == 0 && (d < 2 || b[1] == 0) && (d < 3 || b[2] == 0)
         && e[0] == 0 && (d < 2 || e[1] == 0) && (d < 3 || e[2] == 0)) {
-        prng_state = xorshift32(prng_state);
+        *rng = xorshift32(*rng);
         return 0;
     }
     /* the input terms first: the 64-bit sums b are then done with (their registers free for the products) */
@@ -98,8 +99,8 @@ SYN_INLINE int syn_update(int d, int fxa, int fe, int shift, int16_t *wj, const 
         UNROLL_D for (jj = 0; jj < d; jj++) a += (int64_t)Pv[k * d + jj] * e[jj];
         en[k] = (int32_t)(a >> FA) + bt[k];
     }
-    prng_state = xorshift32(prng_state);
-    *wj = sgd_step(*wj, mul64_32(G, (int32_t)LR_MANT), prng_state, shift);
+    *rng = xorshift32(*rng);
+    *wj = sgd_step(*wj, mul64_32(G, (int32_t)LR_MANT), *rng, shift);
     return 1;
 }
 
@@ -107,14 +108,14 @@ SYN_INLINE int syn_update(int d, int fxa, int fe, int shift, int16_t *wj, const 
  * (int8: the hidden layer of a model quantized with 8-bit eligibilities, §2.1: the same arithmetic, the new value
  * saturated to the int8 range). ebytes is a constant at every call, so the other width's code is gone. */
 SYN_INLINE void syn_apply_stored(int ebytes, int d, int fxa, int fe, int shift, int16_t *wj, void *ej, int64_t g1,
-                                 const int64_t *b, const int32_t *q0v, const int32_t *Pv, int32_t c0)
+                                 const int64_t *b, const int32_t *q0v, const int32_t *Pv, int32_t c0, uint32_t *rng)
 {
     int8_t *e8 = (int8_t *)ej;
     int16_t *e16 = (int16_t *)ej;
     int32_t e[3] = {0, 0, 0}, en[3];
     int k;
     UNROLL_D for (k = 0; k < d; k++) e[k] = ebytes == 1 ? e8[k] : e16[k];
-    if (syn_update(d, fxa, fe, shift, wj, e, g1, b, q0v, Pv, c0, en))
+    if (syn_update(d, fxa, fe, shift, wj, e, g1, b, q0v, Pv, c0, en, rng))
         UNROLL_D for (k = 0; k < d; k++) {
             if (ebytes == 1) e8[k] = (int8_t)sat8_32(en[k]);
             else e16[k] = (int16_t)sat16_32(en[k]);
@@ -123,8 +124,8 @@ SYN_INLINE void syn_apply_stored(int ebytes, int d, int fxa, int fe, int shift, 
 
 /* syn_apply(d, fxa, fe, shift, wj, ej, ...): syn_apply_stored for the element width of ej (int16_t or elig_t),
  * known at compile time, so that the callers stay the same for both storage widths */
-#define syn_apply(d, fxa, fe, shift, wj, ej, g1, b, q0v, Pv, c0)                                                  \
-    syn_apply_stored((int)sizeof *(ej), d, fxa, fe, shift, wj, (void *)(ej), g1, b, q0v, Pv, c0)
+#define syn_apply(d, fxa, fe, shift, wj, ej, g1, b, q0v, Pv, c0, rng)                                             \
+    syn_apply_stored((int)sizeof *(ej), d, fxa, fe, shift, wj, (void *)(ej), g1, b, q0v, Pv, c0, rng)
 
 /* §9.5-9.7 a whole row of m synapses (weights wr, eligibilities er), in column order: fill(nt, j, col) writes the
  * presynaptic column j (xa_t, t < nt) into col, then syn_apply. (The single core's update sums its columns in
@@ -143,7 +144,7 @@ static inline void row_apply(int nt, int m, int d, int fxa, int fe, int shift, i
             g1 += (int64_t)qs[t] * xt;
             UNROLL_D for (k = 0; k < d; k++) b[k] += (int64_t)ws[t * d + k] * xt;
         }
-        syn_apply(d, fxa, fe, shift, &wr[j], &er[j * d], g1, b, q0v, Pv, c0);
+        syn_apply(d, fxa, fe, shift, &wr[j], &er[j * d], g1, b, q0v, Pv, c0, &prng_state);
     }
 }
 

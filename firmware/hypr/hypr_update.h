@@ -201,14 +201,18 @@ static NOINLINE void hidden_row_backward(int nt, int i, const int32_t *states, i
  * steps where z_{t-1}[j] = 1, none for most j). The bias and spike columns go to syn_apply as 1 in Q.0 (fxa = 0)
  * with the plain sums: the same values, since rshift_round(v * 2^f, s) = rshift_round(v, s - f) exactly for s >= f
  * (here f = FX, s = FX and FA + FX - FE). */
-static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const zword_t *xnz, const int32_t *q0,
-                                      const int32_t *P, const int64_t *sums)
+static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const zword_t *xnz, const int32_t *q0_in,
+                                      const int32_t *P_in, const int64_t *sums)
 {
     int16_t *wr = &w[i * M];
     elig_t *er = &e[i * M * D];
     const int32_t c0 = input_gain(i);
     int64_t b[D];
+    int32_t P[D * D], q0[D];   /* copies in this frame: operands at fixed stack offsets, no pointer to keep */
+    uint32_t rng = prng_state; /* in a register through the row (written back at its end) */
     int j, wi;
+    for (j = 0; j < D * D; j++) P[j] = P_in[j];
+    for (j = 0; j < D; j++) q0[j] = q0_in[j];
     for (j = 0; j < HYPR_N_IN; j++) {
         int64_t g1 = 0, b0 = 0, b1 = 0, b2 = 0;   /* in registers (b[] is in memory: it goes to syn_apply) */
         const int16_t *xj = &buf_x[j];
@@ -232,7 +236,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
         b[0] = b0;
         if (D > 1) b[1] = b1;
         if (D > 2) b[2] = b2;
-        syn_apply(D, FX, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], g1, b, q0, P, c0);
+        syn_apply(D, FX, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], g1, b, q0, P, c0, &rng);
     }
     for (j = HYPR_N_IN; j < M; j++) {   /* the bias, then the recurrent spike columns */
         const int64_t *cs = sums;
@@ -241,7 +245,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
         if (j > HYPR_N_IN) {
             int n = j - HYPR_N_IN - 1, k;
             if (!((act[n >> 5] >> (n & 31)) & 1u)) {   /* no spike from n in the chunk: zero sums (constants) */
-                syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0);
+                syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0, &rng);
                 continue;
             }
             spike_sums(n, 1, nt, D, spk);
@@ -251,8 +255,9 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
             cs = spk;
         }
 #endif
-        syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], cs[0], &cs[1], q0, P, c0);
+        syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], cs[0], &cs[1], q0, P, c0, &rng);
     }
+    prng_state = rng;
 #if !HYPR_RECURRENT
     (void)act;
     (void)nt;
@@ -331,12 +336,12 @@ void hypr_end_chunk(void)
             int64_t cs[2] = {sq, sw};
             if (j < N) {
                 if (!((act[j >> 5] >> (j & 31)) & 1u)) {   /* no spike: zero sums (constants here) */
-                    syn_apply(1, 0, FEO, SHIFT_READOUT, &wr[j], &er[j], 0, ZERO_D, &q0o, &Po, KBO[c]);
+                    syn_apply(1, 0, FEO, SHIFT_READOUT, &wr[j], &er[j], 0, ZERO_D, &q0o, &Po, KBO[c], &prng_state);
                     continue;
                 }
                 spike_sums(j, 0, nt, 1, cs);
             }
-            syn_apply(1, 0, FEO, SHIFT_READOUT, &wr[j], &er[j], cs[0], &cs[1], &q0o, &Po, KBO[c]);
+            syn_apply(1, 0, FEO, SHIFT_READOUT, &wr[j], &er[j], cs[0], &cs[1], &q0o, &Po, KBO[c], &prng_state);
         }
     }
     pos = 0;

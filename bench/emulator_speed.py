@@ -6,8 +6,9 @@ weights) of sizes 16-64-4 and 80-120-12, for three workloads:
 C figures: the host harness's own timing (`hypr_harness IN OUT --time`: inputs read first, only the step loop
 timed with clock(), no traces), as bench/fixed_point.py section 3 does. Emulator: Emulator.run with no traces kept,
 timed with time.process_time() (CPU time, like the C's clock(): steadier than wall time on a shared machine),
-best of three runs (the C: best of three too). Both run the same inputs (20 % of the inputs spiking) and labels.
-Usage: python bench/emulator_speed.py [--steps N] [--sizes 16-64-4,80-120-12]   (about a minute on 2 cores)"""
+best of --repeats runs (default 3; the C: the same). Both run the same inputs (20 % of the inputs spiking) and
+labels. Usage: python bench/emulator_speed.py [--steps N] [--sizes 16-64-4,80-120-12] [--repeats R]
+(about a minute on 2 cores at R = 3)"""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ from hypr_edge.targets.registry import generate
 BATCH = 64
 
 
-def c_steps_per_s(qm, x, y, learn: bool, workdir: Path) -> float:
-    """Stream-steps per second of the -O2 host harness running the streams of x one after another (best of 3)."""
+def c_steps_per_s(qm, x, y, learn: bool, workdir: Path, repeats: int = 3) -> float:
+    """Stream-steps per second of the -O2 host harness running the streams of x one after another (best of
+    `repeats`)."""
     folder = workdir / f"l{qm.chunk}"
     if not (folder / "hypr_harness").exists():
         generate(qm, folder)
@@ -36,7 +38,7 @@ def c_steps_per_s(qm, x, y, learn: bool, workdir: Path) -> float:
     inp = folder / "in.bin"
     write_input(inp, qm, [Stream(x[k], y[k], learn, stream_seed(qm.seed, k)) for k in range(len(x))])
     best = float("inf")
-    for _ in range(3):
+    for _ in range(repeats):
         out = subprocess.run([str(folder / "hypr_harness"), str(inp), str(folder / "out.bin"), "--time"],
                              capture_output=True, text=True, check=True).stdout.split()
         best = min(best, float(out[1]))
@@ -55,7 +57,7 @@ def emulator_steps_per_s(qm, x, y, learn: bool, repeats: int = 3) -> float:
     return x.shape[0] * x.shape[1] / best
 
 
-def size_rows(size: tuple[int, int, int], steps: int, workdir: Path):
+def size_rows(size: tuple[int, int, int], steps: int, workdir: Path, repeats: int = 3):
     n_in, hidden, n_out = size
     rng = np.random.default_rng(0)
     workloads = (("learn  lambda=8 ", 8, 1), ("learn  lambda=32", 32, 1), (f"infer  batch={BATCH}", 8, BATCH))
@@ -65,8 +67,8 @@ def size_rows(size: tuple[int, int, int], steps: int, workdir: Path):
         x = qm.quantize_inputs((rng.random((batch, T, n_in)) < 0.2).astype(float))
         y = rng.integers(0, n_out, (batch, T))
         learn = batch == 1
-        emu = emulator_steps_per_s(qm, x, y, learn)
-        c = c_steps_per_s(qm, x, y, learn, workdir / f"{n_in}-{hidden}-{n_out}")
+        emu = emulator_steps_per_s(qm, x, y, learn, repeats)
+        c = c_steps_per_s(qm, x, y, learn, workdir / f"{n_in}-{hidden}-{n_out}", repeats)
         yield name, emu, c
 
 
@@ -74,19 +76,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=800, help="steps per batch-1 stream (batch 64: a quarter)")
     ap.add_argument("--sizes", default="16-64-4,80-120-12", help="comma-separated n_in-hidden-n_out sizes")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each side; the best counts")
     args = ap.parse_args()
     try:
         sizes = [tuple(int(v) for v in s.split("-")) for s in args.sizes.split(",")]
-        if any(len(s) != 3 or min(s) < 1 for s in sizes) or args.steps < 1:
+        if any(len(s) != 3 or min(s) < 1 for s in sizes) or args.steps < 1 or args.repeats < 1:
             raise ValueError
     except ValueError:
-        raise SystemExit(f"bad --sizes {args.sizes!r} or --steps {args.steps}: sizes are n_in-hidden-n_out, "
-                         "positive") from None
+        raise SystemExit(f"bad --sizes {args.sizes!r}, --steps {args.steps} or --repeats {args.repeats}: sizes are "
+                         "n_in-hidden-n_out, all positive") from None
     print("BRF, recurrent, learning all weights; stream-steps per second (C: host gcc -O2, streams one after another)")
     print(f"{'size':<11} {'workload':<17} {'emulator':>10} {'C':>10} {'C/emulator':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            for name, emu, c in size_rows(size, args.steps, Path(tmp)):
+            for name, emu, c in size_rows(size, args.steps, Path(tmp), args.repeats):
                 print(f"{'-'.join(map(str, size)):<11} {name:<17} {emu:>10,.0f} {c:>10,.0f} {c / emu:>11.2f}",
                       flush=True)
 

@@ -9,10 +9,12 @@ import numpy as np
 
 from ..neurons.base import FixedConstants
 from .qmodel import QuantizedModel
-from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, I32_MAX, elig_bounds, psi_eval, rshift_round, sat16, sat32,
-                   sat_sym, softmax_eps, stochastic_shift, xorshift32_draws, align)
+from .spec import (A_MAX, FA, FEO, G1_MAX, G_MAX, I32_MAX, elig_bounds, psi_eval, rshift_round, sat, sat32,
+                   sat_sym, softmax_eps, stochastic_shift, xorshift32_draws)
 
 I64 = np.int64
+F64 = np.float64
+I32_MIN = -(1 << 31)
 U32_MAX = 0xFFFFFFFF
 
 
@@ -39,42 +41,64 @@ def stream_seed(model_seed: int, k: int) -> int:
 EXACT_F64 = 2 ** 53   # every integer below it is a float64: sums of such integers are exact in any order
 
 
-def _exact_matmul(a, b, max_a: int | None = None, max_b: int | None = None):
+def _exact_matmul(a, b, max_a: int | None = None, max_b: int | None = None, as_float: bool = False):
     """a @ b of integer arrays with the exact integer result. In float64 (BLAS, many times faster than NumPy's int64
     product) when no partial sum can reach 2^53: with |a| <= max_a, |b| <= max_b (measured if not given) and K
     terms, every partial sum is an integer of magnitude <= K max_a max_b, so each float64 addition (and FMA) is
-    exact, whatever order or blocking BLAS uses; else in int64."""
+    exact, whatever order or blocking BLAS uses; else in int64. as_float: return the float64 product as it is
+    (integers below 2^52, so that a rounding offset can still be added exactly: _round_in_place), int64 otherwise."""
     k = a.shape[-1]
     if max_a is None:
         max_a = int(np.abs(a).max(initial=0))
     if max_b is None:
         max_b = int(np.abs(b).max(initial=0))
-    if k * max_a * max_b < EXACT_F64:
-        return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(I64)
+    if k * max_a * max_b < (EXACT_F64 >> as_float):
+        out = np.matmul(a.astype(F64), b.astype(F64))
+        return out if as_float else out.astype(I64)
     return np.matmul(a, b)
 
 
-def _at_times(A, q):
-    """A^T q per neuron: (..., d, d), (..., d) -> (..., d), sum_j A[j, i] q[j] (exact integer sums)."""
-    return np.matmul(q[..., None, :], A)[..., 0, :]
-
-
 def _sat_in_place(v, lo: int, hi: int):
-    """sat on a fresh array, in place (np.clip costs more per call)."""
-    np.maximum(v, lo, out=v)
-    return np.minimum(v, hi, out=v)
+    """sat on a fresh array, in place."""
+    return sat(v, lo, hi, out=v)
 
 
 def _sat32_in_place(v):
-    return _sat_in_place(v, -(1 << 31), I32_MAX)
+    return sat(v, I32_MIN, I32_MAX, out=v)
 
 
 def _round_in_place(v, s: int):
-    """rshift_round on a fresh array, in place."""
+    """rshift_round on a fresh array, in place. A float64 array of integers below 2^52 (_exact_matmul as_float):
+    floor((v + 2^(s-1)) 2^-s), every operation exact (a power-of-two scaling only moves the exponent)."""
     if s:
         v += 1 << (s - 1)
-        v >>= s
+        if v.dtype == F64:
+            v *= 2.0 ** -s
+            np.floor(v, out=v)
+        else:
+            v >>= s
     return v
+
+
+def _align_in_place(v, f_from: int, f_to: int):
+    """spec.align on a fresh int64 array, in place."""
+    if f_to >= f_from:
+        v *= 1 << (f_to - f_from)
+        return v
+    return _round_in_place(v, f_from - f_to)
+
+
+def _active_columns(xa):
+    """The presynaptic columns of a chunk xa (B, n, M) that the per-synapse sums need: an index array of those not
+    zero at any step, or, where they lie close together (inputs and bias, few spikes), the slice that spans them (the
+    zero columns inside add 0), so that adding the sums into (..., M) arrays is a plain strided add."""
+    nonzero = np.flatnonzero(xa.any(axis=(0, 1)))
+    if len(nonzero) == 0:
+        return slice(0, 0)
+    lo, hi = int(nonzero[0]), int(nonzero[-1]) + 1
+    if hi - lo <= max(1.25 * len(nonzero), 0.8 * xa.shape[2]):
+        return slice(lo, hi)
+    return nonzero
 
 
 class Emulator:
@@ -96,8 +120,15 @@ class Emulator:
         self.wo = np.broadcast_to(np.asarray(qm.wo, I64), (batch, *qm.wo.shape)).copy()
         self.updates = 0
         self._phi_cache = {}                    # chunk length -> the readout's Phi products (_readout_phi)
-        self._w_rows = None                     # w^T of every stream while they share it (inference in run)
+        self._shared = False                    # every stream holds the same weights (inference in run)
+        self._fw = None                         # float64 copies of the weights (_float_weights); None: rebuild
+        self._work = {}                         # reused float64 buffers of the chunk update (_buffer)
+        # sum_m w xa in float64: int16 weights, int16 Q.fx inputs and 2^fx bias and spike columns (fx <= 15), so
+        # every partial sum is an integer of magnitude <= M 2^30 < 2^53 (M < 2^16, docs/fixed-point.md §5)
+        assert qm.m << 30 < EXACT_F64, "more presynaptic columns than docs/fixed-point.md §5 allows"
         self.reset_state()
+        self._xa = self.xa(np.zeros((batch, qm.n_in)))   # the step's presynaptic columns of both layers, reused
+        self._zo = np.ones((batch, qm.n_hidden + 1), F64)  # ([x, 1, z] and [z, 1], float64: _step)
 
     # §8.1 hypr_reset_state
     def reset_state(self):
@@ -135,6 +166,7 @@ class Emulator:
         """state: a dict of state(), an image (bytes) or a Checkpoint (Checkpoint.load(path)); stream None: all."""
         from .learning_state import load_emulator_state
         load_emulator_state(self, state, stream)
+        self._fw = None                         # the weights were written
         self._recorded = -1                     # the loaded chunk's states are not recorded: replay them
         self._eps_done = self.pos               # the loaded buffer holds eps_1 .. eps_pos
 
@@ -148,22 +180,26 @@ class Emulator:
         s_new = self.model.int_step(self.consts, s, z, cur)
         return s_new, (self.h(s_new) > 0).astype(I64)
 
-    def jacobian(self, s):
-        """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1})))."""
-        hp = self.h(s)
-        return sat_sym(self.model.int_jacobian(self.consts, s, hp, psi_eval(self.psi_t, hp, self.psi_sh)), A_MAX)
+    def jacobian(self, s, hp=None, psi=None):
+        """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1}))); hp = h(s), psi = psi(hp) if known."""
+        hp = self.h(s) if hp is None else hp
+        psi = psi_eval(self.psi_t, hp, self.psi_sh) if psi is None else psi
+        return sat_sym(self.model.int_jacobian(self.consts, s, hp, psi), A_MAX)
 
-    def g(self, s):
-        """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA."""
-        return self.model.int_g(self.consts, psi_eval(self.psi_t, self.h(s), self.psi_sh))
+    def g(self, s, psi=None):
+        """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA; psi = psi(h(s)) if known."""
+        return self.model.int_g(self.consts, psi_eval(self.psi_t, self.h(s), self.psi_sh) if psi is None else psi)
 
     # §8.2 one step ---------------------------------------------------------------------------------------
-    def xa(self, x):
-        """Presynaptic column vector [x_t, 1, z_{t-1}] in Q.fx (§3.1)."""
+    def xa(self, x, out=None):
+        """Presynaptic column vector [x_t, 1, z_{t-1}] in Q.fx (§3.1), float64 (exact: integers below 2^16) for the
+        float64 products of _synaptic_sum. out: a (B, M) array whose bias column holds 2^fx already."""
         one, n_in = 1 << self.fx, self.qm.n_in
-        xa = np.empty((self.B, self.qm.m), I64)
+        xa = out
+        if xa is None:
+            xa = np.empty((self.B, self.qm.m), F64)
+            xa[:, n_in] = one
         xa[:, :n_in] = x
-        xa[:, n_in] = one
         if self.qm.recurrent:
             np.multiply(self.z, one, out=xa[:, n_in + 1:])
         return xa
@@ -172,29 +208,49 @@ class Emulator:
         """hypr_step: I_t, neuron update, spikes, readout. x: (B, n_in) int16 values in Q.fx."""
         if self.pos:      # an inference step inside a learning chunk: the chunk update replays, as the C does
             self._recorded = -1
-        return self._step(x)
+        self._step(x)
 
     def _step(self, x):
-        xa = self.xa(x)
-        acc = self._synaptic_sum(xa)                                        # Q.(fw+fx), |.| < 2^46
-        cur = sat32(align(acc, self.fw + self.fx, self.fs))
-        s_prev = self.s
-        self.s, self.z = self.neuron_step(self.s, self.z, cur)
-        y = np.einsum("bcn,bn->bc", self.wo[:, :, :-1], self.z) + self.wo[:, :, -1]     # Q.fwo
-        ys = sat32(align(y, self.fwo, self.fs))
-        self.o = sat32(rshift_round(self.kao * self.o + self.kbo * ys, FA))
-        return s_prev, xa
+        cur = self._current(self._synaptic_sum(self.xa(x, self._xa)))
+        self.s = self.model.int_step(self.consts, self.s, self.z, cur)
+        self.z = (self.h(self.s) > 0).astype(I64)
+        zo = self._zo
+        zo[:, :-1] = self.z
+        woT = self._float_weights()[1]                # |wo| <= 2^15, N + 1 terms of 0/1: exact in float64
+        y = (np.matmul(zo, woT) if woT.ndim == 2 else np.matmul(zo[:, None, :], woT)[:, 0]).astype(I64)  # Q.fwo
+        ys = _sat32_in_place(_align_in_place(y, self.fwo, self.fs))
+        o = self.kao * self.o
+        ys *= self.kbo
+        o += ys
+        self.o = _sat32_in_place(_round_in_place(o, FA))
+
+    def _current(self, acc):
+        """I_t = sat32(align(acc)) in Q.fs from the float64 sums acc (Q.(fw+fx), exact integers)."""
+        return _sat32_in_place(_align_in_place(acc.astype(I64), self.fw + self.fx, self.fs))
+
+    def _float_weights(self):
+        """(w^T, wo^T) in float64 for the exact products of the step: (B, M, N) and (B, N + 1, C), or, while every
+        stream holds the same weights (inference, see run), one (M, N) and (N + 1, C). Kept until the weights change
+        (_apply, load_state, run)."""
+        if self._fw is None:
+            if self._shared:
+                self._fw = (np.ascontiguousarray(self.w[0].T, F64), np.ascontiguousarray(self.wo[0].T, F64))
+            else:
+                self._fw = (np.ascontiguousarray(self.w.transpose(0, 2, 1), F64),
+                            np.ascontiguousarray(self.wo.transpose(0, 2, 1), F64))
+        return self._fw
 
     def _synaptic_sum(self, xa):
-        """sum_m w[n, m] xa[m] per stream (exact integer sums). Streams that share one weight matrix (inference,
-        see run) make one matrix product over the presynaptic columns that are not zero in any stream."""
-        if self._w_rows is None:
-            return np.matmul(self.w, xa[..., None])[..., 0]
+        """sum_m w[n, m] xa[m] per stream: float64 matrix products of exact integers (see __init__), (..., N).
+        xa: (B, M) or (B, T, M) float64. Streams that share one weight matrix make one product over the presynaptic
+        columns that are not zero in any stream."""
+        wT = self._float_weights()[0]
+        if wT.ndim == 3:
+            return np.matmul(xa[:, None, :], wT)[:, 0] if xa.ndim == 2 else np.matmul(xa, wT)
         cols = np.flatnonzero(xa.any(axis=0))
-        # int16 weights and presynaptic values (Q.fx inputs, 2^fx for the bias and spikes): |products| <= 2^30
         if len(cols) < 0.8 * xa.shape[1]:
-            return _exact_matmul(xa[:, cols], self._w_rows[cols], 1 << 15, 1 << 15)
-        return _exact_matmul(xa, self._w_rows, 1 << 15, 1 << 15)
+            return np.matmul(xa[:, cols], wT[cols])
+        return np.matmul(xa, wT)
 
     def learn_step(self, x, labels):
         """hypr_learn_step: a step, then buffer what the chunk update needs (§9.1); update at the chunk end."""
@@ -239,42 +295,22 @@ class Emulator:
         self._settle_eps()
         draws_h = qm.n_hidden * qm.m if self.learn_hidden else 0
         draws, self.prng = xorshift32_draws(self.prng, draws_h + qm.n_out * (qm.n_hidden + 1))
-        one = 1 << self.fx
-        cols = [self.buf_x[:, :n], np.full((B, n, 1), one, I64)] + ([self.buf_z[:, :n] * one] if qm.recurrent else [])
-        xa = np.concatenate(cols, axis=2)                                               # xa_t, t = 1..n
-        zo = np.concatenate([self.buf_z[:, 1:n + 1], np.ones((B, n, 1), I64)], axis=2)  # [z_t, 1]
         if self.learn_hidden:
-            eps_r = rshift_round(self.kbo * self.buf_eps[:, :n], FA)                     # (1 - alpha_o) eps
-            L = sat32(rshift_round(np.einsum("bcn,btc->btn", self.wo[:, :, :-1], eps_r), self.fwo))
-            states = self.chunk_states(xa)                                              # s_0 .. s_n
-            # A_t (from s_{t-1}) and l_t = L_t g_t for every step at once: they do not depend on the recursion
-            As = self.jacobian(states[:, :n])                                           # (B, n, N, d, d)
-            ls = sat32(rshift_round(L[..., None] * self.g(states[:, 1:]), FA))          # (B, n, N, d)
-            qs = np.empty((B, n, qm.n_hidden), I64)
-            p0 = np.empty((B, n, qm.n_hidden, qm.d), I64)                              # first column of Phi_t
-            P = np.broadcast_to(np.eye(qm.d, dtype=I64) << FA, (B, qm.n_hidden, qm.d, qm.d)).copy()
-            q = ls[:, n - 1]
-            for t in range(n - 1, -1, -1):                                            # step t+1 of the chunk
-                if t < n - 1:                                                          # sat32(l + round(A^T q))
-                    q = _round_in_place(_at_times(As[:, t + 1], q), FA)
-                    q += ls[:, t]
-                    _sat32_in_place(q)
-                qs[:, t] = q[..., 0]
-                p0[:, t] = P[..., :, 0]
-                P = _sat32_in_place(_round_in_place(np.matmul(P, As[:, t]), FA))
-            ws = sat32(rshift_round(p0 * self.c0[:, None], FA))
-            q0 = sat32(rshift_round(_at_times(As[:, 0], q), FA))
-            grads["hidden"] = self._apply(self.w, self.e_t, xa, self.fx, self.fe, qs, q0, P, ws,
-                                          self.c0, draws[:, :draws_h], qm.shifts()["hidden"], qm.eligibility_bits)
+            one = 1 << self.fx
+            cols = [self.buf_x[:, :n], np.full((B, n, 1), one, I64)]
+            cols += [self.buf_z[:, :n] * one] if qm.recurrent else []
+            xa = np.concatenate(cols, axis=2)                                           # xa_t, t = 1..n
+            grads["hidden"] = self._hidden_update(xa, draws[:, :draws_h])
         # readout: the same update with d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0
-        qo = np.zeros((B, n, qm.n_out), I64)
-        q = None
-        for t in range(n - 1, -1, -1):
-            eps = self.buf_eps[:, t]
-            q = eps if q is None else sat32(eps + rshift_round(self.kao * q, FA))
-            qo[:, t] = q
+        zo = np.concatenate([self.buf_z[:, 1:n + 1], np.ones((B, n, 1), I64)], axis=2)  # [z_t, 1]
+        qo = np.empty((B, n, qm.n_out), I64)
+        q = qo[:, n - 1] = self.buf_eps[:, n - 1]
+        for t in range(n - 2, -1, -1):
+            q = _round_in_place(self.kao * q, FA)
+            q += self.buf_eps[:, t]
+            qo[:, t] = _sat32_in_place(q)
         wso, Po = self._readout_phi(n)
-        q0o = sat32(rshift_round(self.kao * q, FA))[..., None]
+        q0o = _sat32_in_place(_round_in_place(self.kao * q, FA))[..., None]
         grads["readout"] = self._apply(self.wo, self.eo[:, :, None, :], zo, 0, FEO, qo, q0o,
                                        np.broadcast_to(Po, (B, *Po.shape)), np.broadcast_to(wso, (B, *wso.shape)),
                                        self.kbo, draws[:, draws_h:], qm.shifts()["readout"])
@@ -282,6 +318,38 @@ class Emulator:
         self.updates += 1
         self._recorded = 0
         return grads
+
+    def _hidden_update(self, xa, draws):
+        """§9.2-9.4 for the hidden layer: A_t, l_t and the backward recursion of q and Phi, then _apply."""
+        B, n, qm = self.B, xa.shape[1], self.qm
+        N, d = qm.n_hidden, qm.d
+        eps_r = _round_in_place(self.kbo * self.buf_eps[:, :n], FA)                    # (1 - alpha_o) eps
+        L = _sat32_in_place(_round_in_place(np.matmul(eps_r, self.wo[:, :, :-1]), self.fwo))   # (B, n, N)
+        states = self.chunk_states(xa)                                                  # s_0 .. s_n
+        # h and psi of s_0 .. s_n once: A_t (from s_{t-1}) and l_t = L_t g_t (from s_t) of every step at once,
+        # they do not depend on the recursion
+        hp = self.h(states)
+        psi = psi_eval(self.psi_t, hp, self.psi_sh)
+        As = self.jacobian(states[:, :n], hp[:, :n], psi[:, :n])                      # (B, n, N, d, d)
+        ls = _sat32_in_place(_round_in_place(L[..., None] * self.g(None, psi[:, 1:]), FA))   # (B, n, N, d)
+        # the backward recursion over steps n .. 1 of the chunk: q_t = sat32(l_t + round(A_{t+1}^T q_{t+1})) and
+        # Phi_t = sat32(round(Phi_{t+1} A_{t+1})) (Phi_n = I) multiply by the same A, so one product per step of
+        # the stacked rows [q_t^T; Phi_t] (N, 1 + d, d), rounded and saturated alike. Array index i is step i + 1:
+        # S[i] = [q_{i+1}^T; Phi_{i+1}], As[:, i] = A_{i+1}; S[n] = [(A_1^T q_1)^T; Phi_0] (no l added).
+        S = np.empty((n + 1, B, N, 1 + d, d), I64)
+        S[n - 1, :, :, 0] = ls[:, n - 1]
+        S[n - 1, :, :, 1:] = np.eye(d, dtype=I64) << FA
+        for t in range(n - 2, -2, -1):                                                # t = -1: S[-1] is S[n]
+            St = _round_in_place(np.matmul(S[t + 1], As[:, t + 1], out=S[t]), FA)
+            if t >= 0:
+                St[:, :, 0] += ls[:, t]
+            _sat32_in_place(St)
+        qs = S[:n, :, :, 0, 0].transpose(1, 0, 2)                                      # (B, n, N)
+        ws = S[:n, :, :, 1:, 0].transpose(1, 0, 2, 3) * self.c0[:, None]               # Phi_t c, (B, n, N, d)
+        ws = _sat32_in_place(_round_in_place(ws, FA))
+        q0, P = S[-1, :, :, 0], S[-1, :, :, 1:]                                        # A_1^T q_1, Phi_0
+        return self._apply(self.w, self.e_t, xa, self.fx, self.fe, qs, q0, P, ws, self.c0, draws,
+                           qm.shifts()["hidden"], qm.eligibility_bits)
 
     def _readout_phi(self, n: int):
         """The readout's Phi_t c (n, C, 1) and Phi_0 (C, 1, 1) of an n-step chunk: they depend on the constants
@@ -307,46 +375,76 @@ class Emulator:
         """§9.2: s_0 .. s_n recomputed from s_0, the buffered presynaptic columns and spikes (C: the replay in
         hypr_end_chunk). The weights are fixed within a chunk, so this repeats the forward steps bit for bit."""
         n = xa.shape[1]
-        acc = np.matmul(xa, self.w.transpose(0, 2, 1))                                 # (B, n, N), all steps
-        cur = sat32(align(acc, self.fw + self.fx, self.fs))
+        cur = self._current(self._synaptic_sum(xa.astype(F64)))                       # (B, n, N), all steps
         s, out = self.buf_s0, [self.buf_s0]
         for t in range(n):
-            s, _ = self.neuron_step(s, self.buf_z[:, t], cur[:, t])
+            s = self.model.int_step(self.consts, s, self.buf_z[:, t], cur[:, t])
             out.append(s)
         return np.stack(out, 1)
+
+    def _buffer(self, name: str, shape, ones_row: bool = False) -> np.ndarray:
+        """A float64 work array (..., rows, M) reused from chunk to chunk (allocating one this large each chunk costs
+        more than filling it); ones_row: its last row holds ones, written once."""
+        buf = self._work.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._work[name] = np.empty(shape, F64)
+            if ones_row:
+                buf[..., -1, :] = 1.0
+        return buf
 
     def _apply(self, w, eT, xa, fxa, fe, qs, q0, P, ws, c0, draws, shift, e_bits=16):
         """§9.5-9.7 (C: per row, one synapse at a time): gradient G from the chunk and e_0, SGD step with stochastic
         rounding, eligibility carry e_n = Phi_0 e_0 + sum_t (Phi_t c) xa_t, saturated to e_bits (§2.1: 16, or 8 for
-        int8 hidden eligibilities). eT: the eligibilities as (B, N, d, M) (synapse index last). Updates w and eT in place;
-        returns G. Whole-array integer products (matmul): every sum is exact (the spec's bounds keep it inside
-        int64) and each rounding is applied to the same sum as in the C. Presynaptic columns that are zero at every
-        step (no input, no spike) add nothing to either sum, and a rounded 0 is 0: only the others are multiplied."""
+        int8 hidden eligibilities). eT: the eligibilities as (B, N, d, M) (synapse index last). Updates w and eT in
+        place; returns G. Each rounding is applied to the same sum as in the C, and every sum is exact:
+        - Phi_0 e_0 and q0 e_0 are one float64 matrix product [Phi_0; q0] e_0: |Phi|, |q0| <= 2^31 (sat32) and
+          |e| <= 2^15, so d terms stay below d 2^46 < 2^52, integers in float64 however BLAS sums them. Each row also
+          holds its rounding offset (one more term, against a row of ones under e_0) and is scaled by 2^-shift, which
+          changes only exponents: the product is (sum + 2^(shift-1)) 2^-shift exactly, and floor gives rshift_round;
+        - sum_t q_t xa_t and sum_t (Phi_t c) xa_t: _exact_matmul (float64 where the bound allows it);
+        - the products with c0 and lr_mant (up to 2^62) in int64.
+        Presynaptic columns that are zero at every step (no input, no spike) add nothing to either sum, and a
+        rounded 0 is 0: only the others are multiplied (_active_columns)."""
         B, n, N, d = ws.shape
-        cols = np.flatnonzero(xa.any(axis=(0, 1)))
-        sparse = len(cols) < 0.8 * xa.shape[2]
-        xs = xa[:, :, cols] if sparse else xa
-        g1 = sat_sym(rshift_round(_exact_matmul(qs.transpose(0, 2, 1), xs), fxa), G1_MAX)  # sum_t q_t xa_t
-        g1 = rshift_round(g1 * c0[:, None], FA)
-        G = _round_in_place(np.matmul(q0[:, :, None, :], eT)[:, :, 0], fe)             # sum_i q0_i e_0,i
-        if sparse:
-            G[..., cols] += g1
-        else:
-            G += g1
-        G = sat_sym(G, G_MAX)
-        carry = _round_in_place(np.matmul(P, eT), FA)                                  # Phi_0 e_0
-        fresh = _exact_matmul(ws.reshape(B, n, N * d).transpose(0, 2, 1), xs)        # sum_t (Phi_t c) xa_t
-        fresh = _round_in_place(fresh, FA + fxa - fe).reshape(B, N, d, -1)
-        if sparse:
-            carry[..., cols] += fresh
-        else:
-            carry += fresh
+        M = eT.shape[-1]
+        assert d << 46 < EXACT_F64 >> 1
+        tag = "h" if w is self.w else "o"
+        cols = _active_columns(xa)
+        xs = xa[:, :, cols]
+        # a priori |q|, |Phi c| <= 2^31 and |xa| <= 2^15: below the bound for chunks up to 63 steps, else measured
+        bounds = (1 << 31, 1 << 15) if n << 46 < EXACT_F64 >> 1 else (None, None)
+        e1 = self._buffer(tag + "e1", (B, N, d + 1, M), ones_row=True)              # [e_0; 1]
+        np.copyto(e1[:, :, :d], eT)
+        rows = np.empty((B, N, d + 1, d + 1), F64)                                  # [Phi_0, 2^(FA-1); q0, 2^(fe-1)]
+        rows[:, :, :d, :d] = P
+        rows[:, :, :d, d] = 1 << (FA - 1)
+        rows[:, :, :d] *= 2.0 ** -FA
+        rows[:, :, d, :d] = q0
+        rows[:, :, d, d] = (1 << fe) >> 1
+        rows[:, :, d] *= 2.0 ** -fe
+        both = np.matmul(rows, e1, out=self._buffer(tag + "both", (B, N, d + 1, M)))
+        np.floor(both, out=both)
+        # G = sat(round(q0 e_0, fe) + round(c0 sat(round(sum_t q_t xa_t, fxa)), FA), G_MAX)
+        G = both[:, :, d].astype(I64)
+        g1 = _exact_matmul(qs.transpose(0, 2, 1), xs, *bounds, as_float=True)          # sum_t q_t xa_t
+        g1 = sat_sym(_round_in_place(g1, fxa), G1_MAX, out=g1).astype(I64)
+        g1 *= c0[:, None]
+        _round_in_place(g1, FA)
+        G[..., cols] += g1
+        _sat_in_place(G, -G_MAX, G_MAX)
+        # e_n = sat(round(Phi_0 e_0, FA) + round(sum_t (Phi_t c) xa_t, FA + fxa - fe))
+        np.copyto(eT, both[:, :, :d], casting="unsafe")                              # exact integers
+        fresh = _exact_matmul(ws.reshape(B, n, N * d).transpose(0, 2, 1), xs, *bounds, as_float=True)
+        fresh = _round_in_place(fresh, FA + fxa - fe).astype(I64).reshape(B, N, d, -1)
+        eT[..., cols] += fresh
         if self.stats is not None and fe == self.fe and w is self.w:
-            self.stats["e_max"] = max(self.stats["e_max"], int(np.abs(carry).max(initial=0)))
-        _sat_in_place(carry, *elig_bounds(e_bits))
-        eT[...] = carry
+            self.stats["e_max"] = max(self.stats["e_max"], int(np.abs(eT).max(initial=0)))
+        _sat_in_place(eT, *elig_bounds(e_bits))
+        # w = sat16(w - stochastic_shift(G lr_mant, r, shift))
         step = stochastic_shift(G * self.qm.lr_mant, draws.reshape(G.shape), shift)
-        w[...] = sat16(w - step)
+        np.subtract(w, step, out=step)
+        sat(step, -32768, 32767, out=w)
+        self._fw = None
         return G
 
     # whole streams ---------------------------------------------------------------------------------------
@@ -364,13 +462,14 @@ class Emulator:
         B, T, _ = x.shape
         assert B == self.B, f"batch {B} != emulator batch {self.B}"
         out = {name: [] for name in keep}
-        # inference leaves the weights alone: streams that all hold the same ones share one product (_synaptic_sum)
-        if not learn and (B == 1 or np.array_equal(self.w, np.broadcast_to(self.w[:1], self.w.shape))):
-            self._w_rows = np.ascontiguousarray(self.w[0].T)
+        # inference leaves the weights alone: streams that all hold the same ones share one product per layer
+        if not learn and all(B == 1 or np.array_equal(v, np.broadcast_to(v[:1], v.shape)) for v in (self.w, self.wo)):
+            self._shared, self._fw = True, None
         try:
             self._run_steps(x, labels, learn, out, T)
         finally:
-            self._w_rows = None
+            if self._shared:
+                self._shared, self._fw = False, None
         for name in keep:
             out[name] = np.stack(out[name], 1) if out[name] else np.zeros((B, 0))
         return out

@@ -10,6 +10,11 @@ import math
 
 import numpy as np
 
+try:   # the clip ufunc itself: np.clip's Python-level dispatch costs more than the clipping on small arrays
+    from numpy._core.umath import clip as _clip
+except ImportError:                                                   # NumPy < 2
+    from numpy.core.umath import clip as _clip
+
 # §2 fixed formats (fractional bits) that do not depend on the model
 FA = 24            # constants, Jacobian entries A, surrogate psi, g, Phi products: Q8.24 in int32
 FQ = 20            # learning signals eps, L, l, q and chunk gradients G: Q.20
@@ -31,13 +36,14 @@ def rshift_round(v, s: int):
     return (v + (1 << (s - 1))) >> s
 
 
-def sat(v, lo: int, hi: int):
-    return np.minimum(np.maximum(v, lo), hi)
+def sat(v, lo: int, hi: int, out=None):
+    """Clamp to [lo, hi] (lo <= hi); out: write there (out=v: in place)."""
+    return _clip(v, lo, hi, out=out)
 
 
-def sat_sym(v, m: int):
+def sat_sym(v, m: int, out=None):
     """Clamp to [-m, m]."""
-    return np.minimum(np.maximum(v, -m), m)
+    return _clip(v, -m, m, out=out)
 
 
 def sat16(v):
@@ -51,8 +57,8 @@ def elig_bounds(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-def sat32(v):
-    return sat(v, -(1 << 31), I32_MAX)
+def sat32(v, out=None):
+    return _clip(v, -(1 << 31), I32_MAX, out=out)
 
 
 def align(v, f_from: int, f_to: int):
@@ -90,15 +96,21 @@ LOG2E_Q = int(to_q(1.0 / math.log(2.0), FA))
 
 
 def lut_interp(table: np.ndarray, a, shift: int):
-    """Piecewise-linear table lookup at a >= 0: segment a >> shift, fraction a mod 2^shift; clamps at the end."""
-    a = np.asarray(a, dtype=np.int64)
+    """Piecewise-linear table lookup at a >= 0: segment a >> shift, fraction a mod 2^shift; clamps at the end.
+    a past the last segment is clamped to its end, where the fraction is 0 and the next entry is the last one again
+    (np.take clips the index): the value there is table[LUT_SIZE - 1]."""
+    a = np.minimum(a, (LUT_SIZE - 1) << shift)
     idx = a >> shift
-    inside = idx < LUT_SIZE - 1
-    i = np.where(inside, idx, 0)
     fr = a & ((1 << shift) - 1)
-    lo = table[i]
-    val = lo + rshift_round((table[i + 1] - lo) * fr, shift)
-    return np.where(inside, val, table[LUT_SIZE - 1])
+    lo = table[idx]
+    step = np.take(table, idx + 1, mode="clip")
+    step -= lo
+    step *= fr
+    if shift:
+        step += 1 << (shift - 1)
+        step >>= shift
+    step += lo
+    return step
 
 
 def psi_eval(table: np.ndarray, h, shift: int):
@@ -113,7 +125,7 @@ def softmax_eps(o, label, fs: int, e2: np.ndarray):
     ip = t >> fs
     fp = t & ((1 << fs) - 1)
     m = lut_interp(e2, fp, fs - LUT_BITS)                  # 2^(-frac) in Q.30
-    ex = np.where(ip < 31, m >> np.minimum(ip, 31), 0)      # 2^(-t) in Q.30, floor
+    ex = m >> np.minimum(ip, 31)                           # 2^(-t) in Q.30, floor (0 <= m <= 2^30: 0 from ip 31 on)
     total = ex.sum(axis=-1, keepdims=True)                 # >= 2^30 (the max term is exactly 2^30)
     p = (ex << FQ) // total                                 # both >= 0: floor division equals C's
     label = np.asarray(label)
@@ -179,25 +191,55 @@ def _jump_rows(k: int) -> np.ndarray:
     return _ROWS_CACHE[k]
 
 
+_DIGIT_CACHE: dict[int, tuple[int, np.ndarray]] = {}
+_DIGIT_TABLE_BYTES = 1 << 25       # 32 MiB: above it, one table row per seed bit (twice the XORs, 1/16 the memory)
+
+
+def _jump_digit_tables(k: int) -> tuple[int, np.ndarray]:
+    """(b, T): T[p, v] = the XOR of the _jump_rows(k) rows of the set bits of v << (b p), so the draws from a state
+    are the XOR of T[p, digit p of the state] over its 32/b base-2^b digits: b = 4 (8 XORs) where the (8, 16, k)
+    table fits _DIGIT_TABLE_BYTES, else b = 1. The uint32 draws are stored in pairs as uint64 (half the XOR calls
+    over the same bytes); an odd k gets one padding column."""
+    if k not in _DIGIT_CACHE:
+        rows = _jump_rows(k)
+        words = np.zeros((32, k + k % 2), dtype=np.uint32)
+        words[:, :k] = rows
+        words = words.view(np.uint64)                                   # (32, ceil(k/2))
+        b = 4 if 8 * 16 * words.nbytes // 32 <= _DIGIT_TABLE_BYTES else 1
+        tables = np.zeros((32 // b, 1 << b, words.shape[1]), dtype=np.uint64)
+        for p in range(32 // b):
+            for v in range(1, 1 << b):
+                low = (v & -v).bit_length() - 1                          # lowest set bit of v
+                np.bitwise_xor(tables[p, v & (v - 1)], words[b * p + low], out=tables[p, v])
+        _DIGIT_CACHE.clear()
+        _DIGIT_CACHE[k] = (b, tables)
+    return _DIGIT_CACHE[k]
+
+
 def xorshift32_draws(state: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The next k outputs of each stream's generator, (B, k) uint64, and the new states (B,)."""
+    """The next k outputs of each stream's generator, (B, k) uint32, and the new states (B,) uint64."""
     state = np.asarray(state, dtype=np.uint64)
     if k == 0:
-        return np.zeros((state.shape[0], 0), dtype=np.uint64), state
-    rows = _jump_rows(k)
-    bits = ((state[:, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)).astype(bool)   # (B, 32)
-    out = np.zeros((state.shape[0], k), dtype=np.uint32)
-    for b in range(state.shape[0]):   # XOR of the rows of the set bits (xorshift32 is linear over GF(2))
-        for j in np.flatnonzero(bits[b]):
-            out[b] ^= rows[j]
-    out = out.astype(np.uint64)
-    return out, out[:, -1].copy()
+        return np.zeros((state.shape[0], 0), dtype=np.uint32), state
+    b, tables = _jump_digit_tables(k)
+    mask = (1 << b) - 1
+    out = np.zeros((state.shape[0], tables.shape[2]), dtype=np.uint64)
+    for i, x in enumerate(int(v) for v in state):   # xorshift32 is linear over GF(2): XOR of the digits' rows
+        for p in range(32 // b):
+            digit = (x >> (b * p)) & mask
+            if digit:
+                out[i] ^= tables[p, digit]
+    out = out.view(np.uint32)[:, :k]
+    return out, out[:, -1].astype(np.uint64)
 
 
 def stochastic_shift(v, r, s: int):
     """§7.2: floor((v + r') / 2^s) with r' the top s bits of the 32-bit draw r (s <= 32) or r << (s - 32)."""
     if s == 0:
         return v
-    r = np.asarray(r, dtype=np.uint64)
+    r = np.asarray(r)
+    if s <= 32 and r.dtype == np.uint32:           # the emulator's draws: shift them as they are
+        return (v + (r >> np.uint32(32 - s))) >> s
+    r = r.astype(np.uint64)
     rr = (r >> np.uint64(32 - s)) if s <= 32 else (r << np.uint64(s - 32))
     return (v + rr.astype(np.int64)) >> s

@@ -157,30 +157,57 @@ class BRF(Neuron):
     def int_h(self, fx, s):
         return s[..., 0] - fx.sc["th"] - s[..., 2]
 
-    def _q_beta(self, fx, s, z):
-        """q = gamma r + z (Q.fs) and delta*beta = kb - delta q (Q.24): brf_q_beta."""
-        q = sat32(rshift_round(fx.sc["kg"] * s[..., 2], FA) + (z << fx.fs))
-        kbeta = sat_sym(fx.k["kb"] - rshift_round(fx.k["kc"] * q, fx.fs), A_MAX)
-        return q, kbeta
+    def _q_beta(self, fx, s, z, out=None):
+        """q = gamma r + z (Q.fs) and delta*beta = kb - delta q (Q.24): brf_q_beta. out: where q goes."""
+        q = np.multiply(s[..., 2], fx.sc["kg"], out=out)
+        q += 1 << (FA - 1)                                          # rshift_round(kg r, FA), in place
+        q >>= FA
+        q += z << fx.fs
+        sat32(q, out=q)
+        kbeta = fx.k["kc"] * q
+        kbeta = np.subtract(fx.k["kb"], rshift_round(kbeta, fx.fs), out=kbeta)
+        return q, sat_sym(kbeta, A_MAX, out=kbeta)
 
     def int_step(self, fx, s, z, cur):
-        k = fx.k
+        k, half = fx.k, 1 << (FA - 1)
+        out = np.empty(s.shape, np.int64)
+        _, kbeta = self._q_beta(fx, s, z, out=out[..., 2])                     # r_t = q
         u, v = s[..., 0], s[..., 1]
-        q, kbeta = self._q_beta(fx, s, z)
-        u_new = sat32(u + rshift_round(kbeta * u - k["kw"] * v + k["kc"] * cur, FA))
-        v_new = sat32(v + rshift_round(k["kw"] * u + kbeta * v, FA))
-        return np.stack((u_new, v_new, q), -1)
+        un = kbeta * u                                                          # u + round(kbeta u - kw v + kc I)
+        t = k["kw"] * v
+        un -= t
+        un += np.multiply(k["kc"], cur, out=t)
+        un += half
+        un >>= FA
+        un += u
+        vn = np.multiply(k["kw"], u, out=t)                                     # v + round(kw u + kbeta v)
+        vn += np.multiply(kbeta, v, out=kbeta)
+        vn += half
+        vn >>= FA
+        vn += v
+        sat32(un, out=out[..., 0])
+        sat32(vn, out=out[..., 1])
+        return out
 
     def int_jacobian(self, fx, s, hp, psi):
         k, fs = fx.k, fx.fs
         _, kbeta = self._q_beta(fx, s, (hp > 0).astype(np.int64))
-        du = sat_sym(rshift_round(k["kc"] * s[..., 0], fs), A_MAX)   # delta u in Q.24
-        dv = sat_sym(rshift_round(k["kc"] * s[..., 1], fs), A_MAX)
-        dqr = fx.sc["kg"] - psi
-        kw = np.broadcast_to(k["kw"], psi.shape)
-        return np.stack((np.stack((ONE + kbeta - rshift_round(du * psi, FA), -kw, -rshift_round(du * dqr, FA)), -1),
-                         np.stack((kw - rshift_round(dv * psi, FA), ONE + kbeta, -rshift_round(dv * dqr, FA)), -1),
-                         np.stack((psi, np.zeros_like(psi), dqr), -1)), -2)
+        A = np.zeros(psi.shape + (3, 3), np.int64)
+        pd = A[..., 2, ::2]                                         # row 2: (psi, 0, gamma - psi)
+        pd[..., 0] = psi
+        np.subtract(fx.sc["kg"], psi, out=pd[..., 1])
+        duv = k["kc"][:, None] * s[..., :2]                         # (delta u, delta v) in Q.24
+        duv = sat_sym(rshift_round(duv, fs), A_MAX, out=duv)
+        corr = duv[..., :, None] * pd[..., None, :]                 # [[du psi, du dqr], [dv psi, dv dqr]]
+        corr += 1 << (FA - 1)                                       # rshift_round(., FA), in place
+        corr >>= FA
+        np.negative(corr, out=A[..., :2, ::2])
+        kbeta += ONE                                                # 1 + delta beta
+        A[..., 0, 0] += kbeta
+        A[..., 1, 1] = kbeta
+        A[..., 1, 0] += k["kw"]
+        np.negative(k["kw"], out=A[..., 0, 1])
+        return A
 
     def int_g(self, fx, psi):
         return np.stack((psi, np.zeros_like(psi), -psi), -1)

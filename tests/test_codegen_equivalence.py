@@ -77,6 +77,8 @@ def test_emulator_equals_c_long_chunks(neuron, chunk, n_hidden, extreme, seed):
 # older paths (eps' per row, the replay's recurrent current one presynaptic neuron at a time). The limits, as the C
 # states them:
 STACK_TABLES = ("#define EPS_S_ON_STACK (LAM * C <= 512)", "#define ZT_ON_STACK (HYPR_RECURRENT && LAM * ZTW <= 512)")
+# and the spikes entering each neuron's steps (one word per neuron) where N <= 512 and one word holds the chunk
+ZIN_TABLE = "#define ZIN_ON_STACK (HYPR_RECURRENT && ZW == 1 && N <= 512)"
 
 
 @pytest.mark.parametrize("neuron,seed", [("brf", 4), ("lif", 5), ("alif", 6)])
@@ -114,3 +116,21 @@ def test_emulator_equals_c_with_stored_states(neuron, recurrent, chunk, seed):
         c_res = run_c(build_host(tmp, (*HOST_CFLAGS, "-DHYPR_STORE_STATES=1")), qm, streams, tmp)
     bad = compare(c_res, run_emulator(qm, streams))
     assert bad is None, f"{neuron} rec={recurrent} chunk={chunk}: {bad}"
+
+
+@pytest.mark.parametrize("neuron,seed", [("brf", 14), ("alif", 16)])
+def test_emulator_equals_c_without_the_spike_word_table(neuron, seed):
+    """N = 520 > 512 with a one-word chunk (8 steps): the update sums each spike column from the per-neuron spike
+    words and z_0 (the path of chunks longer than 32 steps) instead of the per-chunk table."""
+    from hypr_edge.codegen.render import kernel_dir
+    assert ZIN_TABLE in (kernel_dir() / "hypr_update.h").read_text(), "the table's limit changed: update this test"
+    rng = np.random.default_rng(seed)
+    qm = random_qmodel(rng, neuron, 2, 520, 2, True, 8, "all", extreme=True)
+    streams = random_streams(rng, qm, 1, 21, True, True)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(qm, tmp, "host")
+        c_res = run_c(build_host(tmp), qm, streams, tmp)
+    e_res = run_emulator(qm, streams)
+    assert e_res[0]["spikes"][:20].any(), "no spikes: the spike columns would not be exercised"
+    bad = compare(c_res, e_res)
+    assert bad is None, f"{neuron}: {bad}"

@@ -51,6 +51,15 @@ static inline int32_t shift_clamp30(int64_t r, int s)
     return (int32_t)sat_sym(r >> s, (int64_t)1 << 30);
 }
 
+/* SMALL_SUMS(fe): the column sums of a column of 0s and 1s (fxa = 0: the bias, spikes), at most LAM int32 terms,
+ * so |b| <= LAM 2^31 and |rshift_round(b, FA - fe)| <= LAM 2^(31 - FA + fe) + 1 <= 2^29 + 1 when 4 LAM <= 2^(FA - fe):
+ * their input terms never reach the +-2^30 clamp, which can then be left out (0 where LAM is not defined) */
+#ifdef LAM
+#define SMALL_SUMS(fe) (((int64_t)LAM << 2) <= ((int64_t)1 << (FA - (fe))))
+#else
+#define SMALL_SUMS(fe) 0
+#endif
+
 /* the new eligibility's input term rshift_round(v, s), clamped to +-2^30 (|v| < 2^62) */
 static inline int32_t elig_input_term(int64_t v, int s)
 {
@@ -86,7 +95,8 @@ SYN_INLINE int syn_update(int d, int fxa, int fe, int shift, int16_t *wj, const 
         return 0;
     }
     /* the input terms first: the 64-bit sums b are then done with (their registers free for the products) */
-    UNROLL_D for (k = 0; k < d; k++) bt[k] = elig_input_term(b[k], FA + fxa - fe);
+    UNROLL_D for (k = 0; k < d; k++)
+        bt[k] = fxa == 0 && SMALL_SUMS(fe) ? (int32_t)rshift_round(b[k], FA - fe) : elig_input_term(b[k], FA + fxa - fe);
     g1 = rshift_round(g1, fxa);
     if (LIKELY(g1 == (int32_t)g1))   /* within int32 <= G1_MAX: no saturation, one 32x32 product */
         g1 = (mul32((int32_t)g1, c0) + ROUND_HALF(FA)) >> FA;

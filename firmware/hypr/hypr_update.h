@@ -44,33 +44,37 @@ void hypr_learn_step(const int16_t *x, int label)
 }
 
 static const int64_t ZERO_D[D] = {0};    /* the column sums of a presynaptic neuron without spikes in the chunk */
-/* sums[k] = sum_t qw[t (1 + d) + k] (k <= d <= 3: q_t[u], then (Phi_t c)[k]) over the steps t < nt where
- * presynaptic neuron j spiked: z_{t+1-first}[j] = 1 (first = 1: hidden, z_t enters step t + 1; first = 0: readout,
- * z_{t+1} at step t + 1) */
+/* acc[k] += sum over the set bits b of `bits` of op[b (1 + d) + k] (k <= d <= 3: q_t[u], then (Phi_t c)[k]) */
+static inline void step_sums(const int32_t *op0, uint32_t bits, int d, int64_t *acc)
+{
+    int64_t q = acc[0], w0 = acc[1], w1 = d > 1 ? acc[2] : 0, w2 = d > 2 ? acc[3] : 0;
+    while (bits) {
+        const int32_t *op = &op0[lowest_bit(bits) * (1 + d)];
+        bits &= bits - 1;
+        HIDE(op);
+        q = add64_32(q, op[0]);
+        w0 = add64_32(w0, op[1]);
+        if (d > 1) w1 = add64_32(w1, op[2]);
+        if (d > 2) w2 = add64_32(w2, op[3]);
+    }
+    acc[0] = q;
+    acc[1] = w0;
+    if (d > 1) acc[2] = w1;
+    if (d > 2) acc[3] = w2;
+}
+
+/* sums[k] = sum_t qw[t (1 + d) + k] over the steps t < nt where presynaptic neuron j spiked: z_{t+1-first}[j] = 1
+ * (first = 1: hidden, z_t enters step t + 1; first = 0: readout, z_{t+1} at step t + 1) */
 static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
 {
-    int64_t q = 0, w0 = 0, w1 = 0, w2 = 0;
-    int wi, t;
+    int wi, k;
+    for (k = 0; k <= d; k++) sums[k] = 0;
     for (wi = 0; wi < ZW; wi++) {
         const int lim = nt - first - wi * ZWB;   /* the bits b < lim of word wi: steps t = wi ZWB + b + first < nt */
         uint32_t bits = buf_z[j * ZW + wi];
         if (lim < ZWB) bits &= lim > 0 ? (1u << lim) - 1 : 0;
-        while (bits) {
-            const int32_t *op;
-            t = wi * ZWB + lowest_bit(bits) + first;
-            bits &= bits - 1;
-            op = &qw[t * (1 + d)];
-            HIDE(op);
-            q = add64_32(q, op[0]);
-            w0 = add64_32(w0, op[1]);
-            if (d > 1) w1 = add64_32(w1, op[2]);
-            if (d > 2) w2 = add64_32(w2, op[3]);
-        }
+        step_sums(&qw[(wi * ZWB + first) * (1 + d)], bits, d, sums);
     }
-    sums[0] = q;
-    sums[1] = w0;
-    if (d > 1) sums[2] = w1;
-    if (d > 2) sums[3] = w2;
 }
 #if HYPR_LEARN_HIDDEN
 /* the update keeps every step's eps' (§9.3), and the chunk's spikes by step (z_0 .. z_{n-1}, ZTW words each), on
@@ -78,6 +82,9 @@ static inline void spike_sums(int j, int first, int nt, int d, int64_t *sums)
 #define EPS_S_ON_STACK (LAM * C <= 512)
 #define ZTW ((N + 31) / 32)
 #define ZT_ON_STACK (HYPR_RECURRENT && LAM * ZTW <= 512)
+/* and, where a neuron's spikes of the chunk fit one word, those that enter its steps: bit t of zin[n] is z_t[n]
+ * (t < nt: enters step t + 1, the operands at qw[t QW]) */
+#define ZIN_ON_STACK (HYPR_RECURRENT && ZW == 1 && N <= 512)
 
 #if ZT_ON_STACK
 /* zt: bit n % 32 of word t ZTW + n / 32 holds z_t[n], t < LAM (the replay's z_{t-1}, by step); returns zt */
@@ -201,8 +208,8 @@ static NOINLINE void hidden_row_backward(int nt, int i, const int32_t *states, i
  * steps where z_{t-1}[j] = 1, none for most j). The bias and spike columns go to syn_apply as 1 in Q.0 (fxa = 0)
  * with the plain sums: the same values, since rshift_round(v * 2^f, s) = rshift_round(v, s - f) exactly for s >= f
  * (here f = FX, s = FX and FA + FX - FE). */
-static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const zword_t *xnz, const int32_t *q0_in,
-                                      const int32_t *P_in, const int64_t *sums)
+static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const uint32_t *zin, const zword_t *xnz,
+                                      const int32_t *q0_in, const int32_t *P_in, const int64_t *sums)
 {
     int16_t *wr = &w[i * M];
     elig_t *er = &e[i * M * D];
@@ -244,6 +251,17 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
         int64_t spk[1 + D];
         if (j > HYPR_N_IN) {
             int n = j - HYPR_N_IN - 1, k;
+#if ZIN_ON_STACK
+            if (!zin[n]) {   /* no spike from n enters the chunk's steps: zero sums (constants) */
+                syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0, &rng);
+                continue;
+            }
+            for (k = 0; k <= D; k++) spk[k] = 0;
+            step_sums(qw, zin[n], D, spk);
+            (void)act;
+            (void)nt;
+#else
+            (void)zin;
             if (!((act[n >> 5] >> (n & 31)) & 1u)) {   /* no spike from n in the chunk: zero sums (constants) */
                 syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0, &rng);
                 continue;
@@ -252,6 +270,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
             if (zbit(0, n)) {   /* z_0 enters step 1 */
                 UNROLL_D for (k = 0; k <= D; k++) spk[k] += qw[k];
             }
+#endif
             cs = spk;
         }
 #endif
@@ -260,6 +279,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
     prng_state = rng;
 #if !HYPR_RECURRENT
     (void)act;
+    (void)zin;
     (void)nt;
 #endif
 }
@@ -279,6 +299,11 @@ void hypr_end_chunk(void)
 #endif
 #if EPS_S_ON_STACK
     int32_t eps_s[LAM * C];        /* eps'_c of every step (§9.3), shared by every row's L_t */
+#endif
+#if ZIN_ON_STACK
+    uint32_t zin[N];               /* the spikes that enter the chunk's steps, by neuron (ZIN_ON_STACK) */
+#else
+    const uint32_t *zin = NULL;
 #endif
 #endif
     if (nt == 0) return;
@@ -311,11 +336,17 @@ void hypr_end_chunk(void)
 #endif
     zt_p = spikes_by_step(zt);   /* for the replay (not needed when the update reads stored states) */
 #endif
+#if ZIN_ON_STACK
+    for (j = 0; j < N; j++) {   /* z_0 at bit 0, z_t (bit t - 1 of buf_z) at bit t; steps past the chunk masked */
+        const uint32_t bits = ((uint32_t)buf_z[j] << 1) | (uint32_t)zbit(0, j);
+        zin[j] = nt >= 32 ? bits : bits & ((1u << nt) - 1);
+    }
+#endif
     for (j = 0; j < N; j++) {
         int32_t P[D * D], q0[D];
         int64_t sums[D + 1];
         hidden_row_backward(nt, j, hidden_row_replay(nt, j, act, zt_p, eps_p), q0, P, sums);
-        hidden_row_apply(nt, j, act, xnz, q0, P, sums);
+        hidden_row_apply(nt, j, act, zin, xnz, q0, P, sums);
     }
 #endif
     /* §9.8 readout: d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0 */

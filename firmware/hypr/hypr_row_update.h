@@ -137,6 +137,18 @@ SYN_INLINE void syn_apply_stored(int ebytes, int d, int fxa, int fe, int shift, 
 #define syn_apply(d, fxa, fe, shift, wj, ej, g1, b, q0v, Pv, c0, rng)                                             \
     syn_apply_stored((int)sizeof *(ej), d, fxa, fe, shift, wj, (void *)(ej), g1, b, q0v, Pv, c0, rng)
 
+/* syn_apply of a presynaptic column that is 0 at every step of the chunk (a neuron silent in it): g1 = 0, b = 0, so
+ * with all-zero eligibilities only the draw remains (syn_update's first case). Tested here, before any product:
+ * inside syn_update gcc starts the products before the test, which the many such synapses of a quiet network pay.
+ * zero_b: d zero column sums (int64). */
+#define syn_apply_silent(d, fe, shift, wj, ej, q0v, Pv, c0, rng, zero_b)                                            \
+    do {                                                                                                         \
+        if ((ej)[0] == 0 && ((d) < 2 || (ej)[1] == 0) && ((d) < 3 || (ej)[2] == 0))                              \
+            *(rng) = xorshift32(*(rng));                                                                         \
+        else                                                                                                     \
+            syn_apply(d, 0, fe, shift, wj, ej, 0, zero_b, q0v, Pv, c0, rng);                                     \
+    } while (0)
+
 /* §9.5-9.7 a whole row of m synapses (weights wr, eligibilities er), in column order: fill(nt, j, col) writes the
  * presynaptic column j (xa_t, t < nt) into col, then syn_apply. (The single core's update sums its columns in
  * place instead: inputs densely, the bias once per row, spikes over their steps.) */

@@ -207,9 +207,9 @@ static NOINLINE void hidden_row_backward(int nt, int i, const int32_t *states, i
  * xnz[j * ZW ..]), bias (ONE_X at every step: its sums are ONE_X times sums[]), recurrent spikes (ONE_X at the
  * steps where z_{t-1}[j] = 1, none for most j). The bias and spike columns go to syn_apply as 1 in Q.0 (fxa = 0)
  * with the plain sums: the same values, since rshift_round(v * 2^f, s) = rshift_round(v, s - f) exactly for s >= f
- * (here f = FX, s = FX and FA + FX - FE). */
-static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const uint32_t *zin, const zword_t *xnz,
-                                      const int32_t *q0_in, const int32_t *P_in, const int64_t *sums)
+ * (here f = FX, s = FX and FA + FX - FE). pre: the presynaptic spikes, zin (ZIN_ON_STACK) or else act. */
+static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *pre, const zword_t *xnz, const int32_t *q0_in,
+                                      const int32_t *P_in, const int64_t *sums)
 {
     int16_t *wr = &w[i * M];
     elig_t *er = &e[i * M * D];
@@ -252,18 +252,16 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
         if (j > HYPR_N_IN) {
             int n = j - HYPR_N_IN - 1, k;
 #if ZIN_ON_STACK
-            if (!zin[n]) {   /* no spike from n enters the chunk's steps: zero sums (constants) */
-                syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0, &rng);
+            if (!pre[n]) {   /* no spike from n enters the chunk's steps: zero sums (constants) */
+                syn_apply_silent(D, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], q0, P, c0, &rng, ZERO_D);
                 continue;
             }
             for (k = 0; k <= D; k++) spk[k] = 0;
-            step_sums(qw, zin[n], D, spk);
-            (void)act;
+            step_sums(qw, pre[n], D, spk);
             (void)nt;
 #else
-            (void)zin;
-            if (!((act[n >> 5] >> (n & 31)) & 1u)) {   /* no spike from n in the chunk: zero sums (constants) */
-                syn_apply(D, 0, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], 0, ZERO_D, q0, P, c0, &rng);
+            if (!((pre[n >> 5] >> (n & 31)) & 1u)) {   /* no spike from n in the chunk: zero sums (constants) */
+                syn_apply_silent(D, FE, SHIFT_HIDDEN, &wr[j], &er[j * D], q0, P, c0, &rng, ZERO_D);
                 continue;
             }
             spike_sums(n, 1, nt, D, spk);
@@ -278,8 +276,7 @@ static NOINLINE void hidden_row_apply(int nt, int i, const uint32_t *act, const 
     }
     prng_state = rng;
 #if !HYPR_RECURRENT
-    (void)act;
-    (void)zin;
+    (void)pre;
     (void)nt;
 #endif
 }
@@ -302,8 +299,6 @@ void hypr_end_chunk(void)
 #endif
 #if ZIN_ON_STACK
     uint32_t zin[N];               /* the spikes that enter the chunk's steps, by neuron (ZIN_ON_STACK) */
-#else
-    const uint32_t *zin = NULL;
 #endif
 #endif
     if (nt == 0) return;
@@ -346,7 +341,11 @@ void hypr_end_chunk(void)
         int32_t P[D * D], q0[D];
         int64_t sums[D + 1];
         hidden_row_backward(nt, j, hidden_row_replay(nt, j, act, zt_p, eps_p), q0, P, sums);
-        hidden_row_apply(nt, j, act, zin, xnz, q0, P, sums);
+#if ZIN_ON_STACK
+        hidden_row_apply(nt, j, zin, xnz, q0, P, sums);
+#else
+        hidden_row_apply(nt, j, act, xnz, q0, P, sums);
+#endif
     }
 #endif
     /* §9.8 readout: d = 1, A = alpha_o, c = 1 - alpha_o, presynaptic [z_t, 1] in Q.0 */
@@ -367,7 +366,7 @@ void hypr_end_chunk(void)
             int64_t cs[2] = {sq, sw};
             if (j < N) {
                 if (!((act[j >> 5] >> (j & 31)) & 1u)) {   /* no spike: zero sums (constants here) */
-                    syn_apply(1, 0, FEO, SHIFT_READOUT, &wr[j], &er[j], 0, ZERO_D, &q0o, &Po, KBO[c], &prng_state);
+                    syn_apply_silent(1, FEO, SHIFT_READOUT, &wr[j], &er[j], &q0o, &Po, KBO[c], &prng_state, ZERO_D);
                     continue;
                 }
                 spike_sums(j, 0, nt, 1, cs);

@@ -8,7 +8,7 @@ timed with clock(), no traces), as bench/fixed_point.py section 3 does. Emulator
 timed with time.process_time() (CPU time, like the C's clock(): steadier than wall time on a shared machine),
 best of --repeats runs (default 3; the C: the same). Both run the same inputs (20 % of the inputs spiking) and
 labels. Usage: python bench/emulator_speed.py [--steps N] [--sizes 16-64-4,80-120-12] [--repeats R]
-(about a minute on 2 cores at R = 3)"""
+(about a minute on 2 cores at R = 3); --profile: cProfile of batch-1 learning at the first size instead."""
 from __future__ import annotations
 
 import argparse
@@ -72,11 +72,29 @@ def size_rows(size: tuple[int, int, int], steps: int, workdir: Path, repeats: in
         yield name, emu, c
 
 
+def profile(size: tuple[int, int, int], steps: int) -> None:
+    """--profile: where batch-1 learning (lambda = 8) spends its time, cProfile's top functions (CPU time)."""
+    import cProfile
+    import pstats
+    n_in, hidden, n_out = size
+    qm = random_qmodel(np.random.default_rng(1), "brf", n_in, hidden, n_out, True, 8, "all")
+    rng = np.random.default_rng(0)
+    x = qm.quantize_inputs((rng.random((1, steps, n_in)) < 0.2).astype(float))
+    y = rng.integers(0, n_out, (1, steps))
+    emu = Emulator(qm, learn=True, seeds=[stream_seed(qm.seed, 0)])
+    pr = cProfile.Profile(time.process_time)
+    pr.runcall(emu.run, x, y, keep=())
+    print(f"{'-'.join(map(str, size))}, batch-1 learning at lambda = 8, {steps} steps under cProfile:")
+    pstats.Stats(pr).sort_stats("cumulative").print_stats(16)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=800, help="steps per batch-1 stream (batch 64: a quarter)")
     ap.add_argument("--sizes", default="16-64-4,80-120-12", help="comma-separated n_in-hidden-n_out sizes")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each side; the best counts")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of the table: cProfile of batch-1 learning (lambda = 8) at the first size")
     args = ap.parse_args()
     try:
         sizes = [tuple(int(v) for v in s.split("-")) for s in args.sizes.split(",")]
@@ -85,6 +103,9 @@ def main():
     except ValueError:
         raise SystemExit(f"bad --sizes {args.sizes!r}, --steps {args.steps} or --repeats {args.repeats}: sizes are "
                          "n_in-hidden-n_out, all positive") from None
+    if args.profile:
+        profile(sizes[0], args.steps)
+        return
     print("BRF, recurrent, learning all weights; stream-steps per second (C: host gcc -O2, streams one after another)")
     print(f"{'size':<11} {'workload':<17} {'emulator':>10} {'C':>10} {'C/emulator':>11}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,17 +99,16 @@ def measure(board: str, size: tuple[int, int, int], learn: str, workdir: Path, p
     builds.append((REF, active_qmodel(n_in, hidden, n_out, REF, learn), "active_"))
     if learn == "all":   # the build option that stores the chunk's forward states instead of replaying them
         builds.append((REF, builds[-1][1], "stored_"))
-    x = None
+    x, elfs = None, {}
     for lam, qm, key in builds:
         if x is None:
             rng = np.random.default_rng(0)
             x = qm.quantize_inputs((rng.random((STEPS, n_in)) < 0.3).astype(float)).astype(np.int16)
         folder = fw.write_firmware(workdir / f"{board}-{n_in}-{hidden}-{key}l{lam}", target=TARGET_OF[board],
                                    board=board, qmodel=qm)
-        elf = fw.build_firmware(folder, board, defines=STORED if key == "stored_" else ())
+        elf = elfs[key] = fw.build_firmware(folder, board, defines=STORED if key == "stored_" else ())
         if key == "stored_":
-            row["stored_ram"] = fw.elf_memory_use(elf)["ram"] - fw.elf_memory_use(active_elf)["ram"]
-        active_elf = elf
+            row["stored_ram"] = fw.elf_memory_use(elf)["ram"] - fw.elf_memory_use(elfs["active_"])["ram"]
         with QemuSession(elf, board) as q:
             dev = q.connect(timeout=20)
             if lam == REF and key != "stored_":  # sizes, inference and needed MACs at the reference lambda

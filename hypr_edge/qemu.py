@@ -164,20 +164,16 @@ class QemuSession:
         return QemuError(f"QEMU {how}" + (f": {last}" if last else ""))
 
     def connect(self, timeout: float = 10.0, **board_kw):
-        """A hypr_edge.host.Board on the UART, once QEMU listens and the firmware answers (see Board.sync)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise self.exit_error()
-            try:
-                board = Board(open_port(self.url), **board_kw)
-                break
-            except ProtocolError:  # not listening yet
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise QemuError(f"QEMU did not open 127.0.0.1:{self.port} within {timeout} s") from None
-                time.sleep(0.02)
-        board.sync(max(0.5, deadline - time.monotonic()))
+        """A hypr_edge.host.Board on the UART (QEMU listens once start() returns), once the firmware answers (see
+        Board.sync)."""
+        if self.proc.poll() is not None:
+            raise self.exit_error()
+        try:
+            board = Board(open_port(self.url), **board_kw)
+        except ProtocolError as err:
+            self.kill()
+            raise QemuError(f"cannot connect to QEMU's UART at 127.0.0.1:{self.port}: {err}") from None
+        board.sync(timeout)
         return board
 
     def wait(self, timeout: float | None = None) -> int:

@@ -175,20 +175,13 @@ class Emulator:
         """Spike pre-activation h(s) in Q.fs (int64)."""
         return self.model.int_h(self.consts, s)
 
-    def neuron_step(self, s, z, cur):
-        """§4: s_t = f(s_{t-1}, I_t) with z = z_{t-1}; returns (s_t, z_t)."""
-        s_new = self.model.int_step(self.consts, s, z, cur)
-        return s_new, (self.h(s_new) > 0).astype(I64)
-
-    def jacobian(self, s, hp=None, psi=None):
-        """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1}))); hp = h(s), psi = psi(hp) if known."""
-        hp = self.h(s) if hp is None else hp
-        psi = psi_eval(self.psi_t, hp, self.psi_sh) if psi is None else psi
+    def jacobian(self, s, hp, psi):
+        """§9.2: A_t (..., d, d) in Q.FA from s_{t-1} (z_{t-1} = H(h(s_{t-1}))), with hp = h(s) and psi = psi(hp)."""
         return sat_sym(self.model.int_jacobian(self.consts, s, hp, psi), A_MAX)
 
-    def g(self, s, psi=None):
-        """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA; psi = psi(h(s)) if known."""
-        return self.model.int_g(self.consts, psi_eval(self.psi_t, self.h(s), self.psi_sh) if psi is None else psi)
+    def g(self, psi):
+        """§9.3: g_t = psi(h(s_t)) dh/ds in Q.FA, from psi = psi(h(s_t))."""
+        return self.model.int_g(self.consts, psi)
 
     # §8.2 one step ---------------------------------------------------------------------------------------
     def xa(self, x, out=None):
@@ -331,7 +324,7 @@ class Emulator:
         hp = self.h(states)
         psi = psi_eval(self.psi_t, hp, self.psi_sh)
         As = self.jacobian(states[:, :n], hp[:, :n], psi[:, :n])                      # (B, n, N, d, d)
-        ls = _sat32_in_place(_round_in_place(L[..., None] * self.g(None, psi[:, 1:]), FA))   # (B, n, N, d)
+        ls = _sat32_in_place(_round_in_place(L[..., None] * self.g(psi[:, 1:]), FA))   # (B, n, N, d)
         # the backward recursion over steps n .. 1 of the chunk: q_t = sat32(l_t + round(A_{t+1}^T q_{t+1})) and
         # Phi_t = sat32(round(Phi_{t+1} A_{t+1})) (Phi_n = I) multiply by the same A, so one product per step of
         # the stacked rows [q_t^T; Phi_t] (N, 1 + d, d), rounded and saturated alike. Array index i is step i + 1:

@@ -12,8 +12,8 @@ import numpy as np
 
 try:   # the clip ufunc itself: np.clip's Python-level dispatch costs more than the clipping on small arrays
     from numpy._core.umath import clip as _clip
-except ImportError:                                                   # NumPy < 2
-    from numpy.core.umath import clip as _clip
+except ImportError:                                   # NumPy < 2 (or a private module that moved): the public one
+    _clip = np.clip
 
 # §2 fixed formats (fractional bits) that do not depend on the model
 FA = 24            # constants, Jacobian entries A, surrogate psi, g, Phi products: Q8.24 in int32
